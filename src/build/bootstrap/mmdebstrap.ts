@@ -1,0 +1,46 @@
+import { mkdir } from "node:fs/promises";
+import type { BootstrapPlan } from "../plan.js";
+import { run } from "../../host/exec.js";
+
+/**
+ * The exact mmdebstrap command for a bootstrap plan. Packages downloaded are kept in
+ * `debCache` (mmdebstrap's documented sync-in/sync-out pattern) so that a changed
+ * package set downloads only what is new; the tarball itself holds no .deb files.
+ */
+export function mmdebstrapArgv(plan: BootstrapPlan, output: string, debCache?: string): string[] {
+  const argv = [
+    "mmdebstrap",
+    `--mode=${plan.mode}`,
+    `--variant=${plan.variant}`,
+    `--architectures=${plan.arch}`,
+    "--format=tar",
+    '--aptopt=Acquire::Retries "3"',
+  ];
+  if (plan.packages.length) argv.push(`--include=${plan.packages.join(",")}`);
+  for (const k of plan.keyrings) argv.push(`--keyring=${k}`);
+  if (debCache) {
+    argv.push(
+      "--skip=essential/unlink",
+      `--setup-hook=mkdir -p "$1"/var/cache/apt/archives/`,
+      `--setup-hook=sync-in '${debCache}' /var/cache/apt/archives/`,
+      `--customize-hook=sync-out /var/cache/apt/archives '${debCache}'`,
+    );
+  }
+  argv.push(plan.suite, output, ...plan.sources);
+  return argv;
+}
+
+export async function runMmdebstrap(
+  plan: BootstrapPlan,
+  output: string,
+  opts: { debCache?: string; signal?: AbortSignal; sourceDateEpoch?: number },
+): Promise<void> {
+  if (opts.debCache) await mkdir(opts.debCache, { recursive: true });
+  const env: Record<string, string> = {};
+  if (opts.sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(opts.sourceDateEpoch);
+  await run(mmdebstrapArgv(plan, output, opts.debCache), {
+    stage: "bootstrap",
+    signal: opts.signal,
+    env,
+  });
+}

@@ -1,0 +1,205 @@
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { SpecError, UnsupportedError } from "../errors.js";
+import { noEvents, stage, type EventSink } from "../events.js";
+import { run } from "../host/exec.js";
+import { requireTools } from "../host/tools.js";
+import {
+  describeArtifact,
+  writeMetadata,
+  type Artifact,
+  type ImageMetadata,
+} from "../image/metadata.js";
+import { imageVersion, sourceDateEpoch } from "../image/version.js";
+import { imagesDir } from "../paths.js";
+import { findByBuildHash } from "../store/images.js";
+import { loadSpec } from "../spec/load.js";
+import { parseSize } from "../spec/schema.js";
+import { bootstrap } from "./bootstrap/cache.js";
+import { customize } from "./customize/index.js";
+import { makeExt4 } from "./outputs/ext4.js";
+import { extractKernel } from "./outputs/kernel.js";
+import { planBuild, type Plan } from "./plan.js";
+import { makeWorkDir } from "./workdir.js";
+
+export interface BuildOptions {
+  specFile: string;
+  /** `--set a.b=value` overrides. */
+  sets?: string[];
+  /** Image directory to create; default: the local store, `<PLINTH_HOME>/images/<name>/<version>`. */
+  outDir?: string;
+  /** Rebuild the bootstrap stage even when cached. */
+  noCache?: boolean;
+  onEvent?: EventSink;
+  signal?: AbortSignal;
+}
+
+export interface BuildResult {
+  imageDir: string;
+  metadata: ImageMetadata;
+  plan: Plan;
+}
+
+const BUILD_TOOLS = ["mmdebstrap", "mke2fs", "resize2fs", "dumpe2fs", "tar", "unshare", "chroot"];
+
+/** plinth.yaml → a versioned, checksummed image directory. Atomic: all or nothing. */
+export async function buildImage(options: BuildOptions): Promise<BuildResult> {
+  const emit = options.onEvent ?? noEvents;
+  const { signal } = options;
+  const loaded = loadSpec(options.specFile, { sets: options.sets });
+  if (!loaded.spec) throw new SpecError(loaded.diagnostics);
+  const plan = planBuild(loaded.spec, { specFile: path.resolve(options.specFile) });
+  if (process.getuid?.() !== 0) {
+    throw new UnsupportedError(
+      "plinth build needs root for now: customizing the rootfs uses chroot and keeps file owners.",
+      "Run it as root (for example with sudo).",
+    );
+  }
+  requireTools(BUILD_TOOLS);
+
+  const { spec } = plan;
+  const sde = sourceDateEpoch();
+  const version = await imageVersion(spec.version, path.dirname(plan.specFile), sde);
+  const dest = path.resolve(options.outDir ?? path.join(imagesDir(), spec.name, version));
+  await mkdir(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}.tmp-${process.pid}`;
+  let work: string | undefined;
+  const timings: ImageMetadata["stages"] = [];
+  const timed = async <T>(
+    id: string,
+    fn: () => Promise<T>,
+    cached?: (v: T) => boolean,
+  ): Promise<T> => {
+    const title = plan.stages.find((s) => s.id === id)!.title;
+    const t0 = performance.now();
+    const v = await stage(emit, id, title, fn, (v) => ({ cached: cached?.(v) }));
+    timings.push({
+      id,
+      durationMs: Math.round(performance.now() - t0),
+      ...(cached ? { cached: cached(v) } : {}),
+    });
+    return v;
+  };
+
+  try {
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp);
+    const base = await timed(
+      "bootstrap",
+      () => bootstrap(plan.bootstrap, { signal, noCache: options.noCache, sourceDateEpoch: sde }),
+      (r) => r.cached,
+    );
+    work = await makeWorkDir((await stat(base.tarball)).size);
+    const tree = path.join(work, "rootfs");
+    const packages = await timed("customize", async () => {
+      await mkdir(tree);
+      await run(["tar", "-x", "--numeric-owner", "-p", "-f", base.tarball, "-C", tree], {
+        stage: "customize",
+        signal,
+      });
+      return customize(tree, spec, signal);
+    });
+    const kernel = await timed("kernel", () => extractKernel(tree, spec, tmp, signal));
+    await timed("ext4", async () => {
+      if (sde !== undefined) await clampMtimes(tree, sde, signal);
+      await makeExt4(tree, path.join(tmp, "rootfs.ext4"), {
+        size: spec.disk.size ? parseSize(spec.disk.size) : undefined,
+        shrink: spec.disk.shrink,
+        headroom: parseSize(spec.disk.headroom),
+        uuid: uuidFrom(plan.buildHash),
+        sourceDateEpoch: sde,
+        signal,
+      });
+    });
+    const metadata = await timed("metadata", async () => {
+      const artifacts: Artifact[] = [await describeArtifact(tmp, "rootfs.ext4", "rootfs", "ext4")];
+      artifacts.push(await describeArtifact(tmp, "vmlinuz", "kernel"));
+      if (kernel.initrd) artifacts.push(await describeArtifact(tmp, "initrd.img", "initrd"));
+      const meta: ImageMetadata = {
+        schemaVersion: 1,
+        name: spec.name,
+        version,
+        arch: spec.arch,
+        base: { distro: spec.base.distro, suite: spec.base.suite },
+        created: new Date((sde ?? Date.now() / 1000) * 1000).toISOString(),
+        specDigest: plan.specDigest,
+        buildHash: plan.buildHash,
+        init: spec.init,
+        agent: spec.agent,
+        kernel: {
+          ...(kernel.version ? { version: kernel.version } : {}),
+          cmdline: plan.kernelCmdline,
+        },
+        artifacts,
+        packages,
+        stages: timings,
+      };
+      await writeMetadata(tmp, meta);
+      return meta;
+    });
+    await replaceDir(tmp, dest);
+    return { imageDir: dest, metadata, plan };
+  } finally {
+    if (work) await rm(work, { recursive: true, force: true });
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Rename `from` onto `to`, replacing an existing directory with no moment where neither exists as a whole. */
+async function replaceDir(from: string, to: string): Promise<void> {
+  if (!existsSync(to)) return rename(from, to);
+  const old = `${to}.old-${process.pid}`;
+  await rename(to, old);
+  await rename(from, to);
+  await rm(old, { recursive: true, force: true });
+}
+
+/** For reproducible images: no file newer than SOURCE_DATE_EPOCH. */
+async function clampMtimes(tree: string, sde: number, signal?: AbortSignal): Promise<void> {
+  await run(
+    [
+      "find",
+      tree,
+      "-newermt",
+      `@${sde}`,
+      "-exec",
+      "touch",
+      "--no-dereference",
+      "--date",
+      `@${sde}`,
+      "{}",
+      "+",
+    ],
+    { stage: "ext4", signal },
+  );
+}
+
+/** A stable UUID (v4 layout) derived from the build hash, so equal builds give equal filesystems. */
+export function uuidFrom(hash: string): string {
+  const h = hash.slice(0, 32).split("");
+  h[12] = "4";
+  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  const s = h.join("");
+  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
+}
+
+/**
+ * The image for a spec: reused from the local store when one was built from the same
+ * build hash (same spec, same inputs), else built now.
+ */
+export async function ensureImage(
+  options: BuildOptions,
+): Promise<{ imageDir: string; reused: boolean }> {
+  const loaded = loadSpec(options.specFile, { sets: options.sets });
+  if (!loaded.spec) throw new SpecError(loaded.diagnostics);
+  const plan = planBuild(loaded.spec, { specFile: path.resolve(options.specFile) });
+  const existing = options.noCache
+    ? undefined
+    : await findByBuildHash(plan.spec.name, plan.buildHash);
+  if (existing) {
+    options.onEvent?.({ type: "log", level: "info", message: `image up to date: ${existing}` });
+    return { imageDir: existing, reused: true };
+  }
+  return { imageDir: (await buildImage(options)).imageDir, reused: false };
+}

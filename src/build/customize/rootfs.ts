@@ -1,0 +1,117 @@
+import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { UserError } from "../../errors.js";
+import { run } from "../../host/exec.js";
+
+const CHROOT_ENV = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  HOME: "/root",
+  LC_ALL: "C.UTF-8",
+  DEBIAN_FRONTEND: "noninteractive",
+};
+
+/**
+ * A root filesystem tree being customized. Commands run chrooted inside a private mount
+ * namespace with /proc, /sys and /dev mounted, so those mounts vanish with the process
+ * even if plinth is killed: nothing is ever left mounted on the host.
+ */
+export class Rootfs {
+  constructor(
+    readonly dir: string,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /** Host path of a path inside the image. */
+  path(inImage: string): string {
+    return path.join(this.dir, inImage);
+  }
+
+  async chroot(
+    argv: string[],
+    stage = "customize",
+    env: Record<string, string> = {},
+  ): Promise<string> {
+    const script =
+      'root=$1; shift; mount -t proc proc "$root/proc" && mount -t sysfs sys "$root/sys" && ' +
+      'mount --rbind /dev "$root/dev" && exec chroot "$root" "$@"';
+    return run(
+      [
+        "unshare",
+        "--mount",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "sh",
+        this.dir,
+        ...argv,
+      ],
+      { stage, signal: this.signal, env: { ...CHROOT_ENV, ...env } },
+    );
+  }
+
+  async write(
+    inImage: string,
+    content: string | Buffer,
+    opts: { mode?: number; owner?: string } = {},
+  ) {
+    const p = this.path(inImage);
+    await mkdir(path.dirname(p), { recursive: true });
+    await writeFile(p, content);
+    await this.setAttrs(inImage, opts);
+  }
+
+  async mkdir(inImage: string, opts: { mode?: number; owner?: string } = {}) {
+    await mkdir(this.path(inImage), { recursive: true });
+    await this.setAttrs(inImage, opts);
+  }
+
+  async read(inImage: string): Promise<string> {
+    return readFile(this.path(inImage), "utf8");
+  }
+
+  async setAttrs(inImage: string, opts: { mode?: number; owner?: string }) {
+    const p = this.path(inImage);
+    if (opts.mode !== undefined) await chmod(p, opts.mode);
+    if (opts.owner) {
+      const { uid, gid } = await this.resolveOwner(opts.owner);
+      await chown(p, uid, gid);
+    }
+  }
+
+  /** "user" or "user:group" → numeric ids, from the image's own passwd and group files. */
+  async resolveOwner(owner: string): Promise<{ uid: number; gid: number }> {
+    const [user, group] = owner.split(":") as [string, string | undefined];
+    const passwd = parseDb(await this.read("/etc/passwd"));
+    const groups = parseDb(await this.read("/etc/group"));
+    const u = passwd.get(user);
+    if (!u)
+      throw new UserError(
+        "UNKNOWN_OWNER",
+        `Owner "${owner}": user ${user} does not exist in the image.`,
+        { hint: "Add the user under `users:` or fix the owner." },
+      );
+    const gid = group === undefined ? Number(u[3]) : Number(groups.get(group)?.[2] ?? NaN);
+    if (Number.isNaN(gid))
+      throw new UserError(
+        "UNKNOWN_OWNER",
+        `Owner "${owner}": group ${group} does not exist in the image.`,
+        { hint: "Add the group under `groups:` or fix the owner." },
+      );
+    return { uid: Number(u[2]), gid };
+  }
+}
+
+/** passwd/group style file → name → fields. */
+export function parseDb(text: string): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const fields = line.split(":");
+    m.set(fields[0]!, fields);
+  }
+  return m;
+}

@@ -1,0 +1,143 @@
+import { readFileSync } from "node:fs";
+import type { Spec } from "../spec/schema.js";
+import { UnsupportedError } from "../errors.js";
+import { sha256, stableStringify } from "../util/hash.js";
+import { defaultMirror, securityMirror } from "./bootstrap/mirror.js";
+
+/** Bumped when plinth changes what a stage produces, so old cache entries are not reused. */
+export const STAGE_FORMAT = 1;
+
+export interface BootstrapPlan {
+  distro: Spec["base"]["distro"];
+  suite: string;
+  arch: string;
+  variant: string;
+  components: string[];
+  /** Sorted, de-duplicated: the spec's packages plus what plinth itself needs. */
+  packages: string[];
+  /** apt source lines, in order. */
+  sources: string[];
+  keyrings: string[];
+  /** mmdebstrap's mode: `root` as root, `unshare` otherwise. */
+  mode: "root" | "unshare";
+  /** Content hash of everything above that changes the result (not the mode). */
+  hash: string;
+}
+
+export interface Plan {
+  spec: Spec;
+  specFile: string;
+  /** Hash of the resolved spec and of every file it copies in. */
+  specDigest: string;
+  bootstrap: BootstrapPlan;
+  /** Hash of the whole build: equal hashes give equal images. */
+  buildHash: string;
+  kernelCmdline: string;
+  stages: { id: string; title: string }[];
+}
+
+const KERNEL_PACKAGES: Record<string, Record<string, string>> = {
+  debian: { amd64: "linux-image-cloud-amd64", arm64: "linux-image-cloud-arm64" },
+  ubuntu: { amd64: "linux-image-virtual", arm64: "linux-image-virtual" },
+};
+
+const STABLE_LESS = new Set(["sid", "unstable", "experimental", "rc-buggy"]);
+
+export interface PlanOptions {
+  specFile: string;
+  isRoot?: boolean;
+}
+
+export function planBuild(spec: Spec, options: PlanOptions): Plan {
+  if (spec.base.distro === "alpine") {
+    throw new UnsupportedError(
+      "Alpine bootstrap is not implemented yet; only debian and ubuntu bases build today.",
+      "Build with --set base.distro=debian --set base.suite=bookworm for now.",
+    );
+  }
+  const bootstrap = planBootstrap(spec, options.isRoot ?? process.getuid?.() === 0);
+  const specDigest = digestSpec(spec);
+  const kernelCmdline = ["console=ttyS0", "root=/dev/vda", "rw", "panic=-1", spec.kernel.cmdline]
+    .filter(Boolean)
+    .join(" ");
+  return {
+    spec,
+    specFile: options.specFile,
+    specDigest,
+    bootstrap,
+    buildHash: sha256(String(STAGE_FORMAT), bootstrap.hash, specDigest),
+    kernelCmdline,
+    stages: [
+      { id: "bootstrap", title: `bootstrap ${spec.base.distro} ${spec.base.suite}` },
+      { id: "customize", title: "customize rootfs" },
+      { id: "kernel", title: "kernel and initrd" },
+      { id: "ext4", title: "rootfs.ext4" },
+      { id: "metadata", title: "metadata and checksums" },
+    ],
+  };
+}
+
+export function impliedPackages(spec: Spec): string[] {
+  const pkgs: string[] = [];
+  if (spec.init === "systemd") pkgs.push("systemd-sysv", "udev");
+  const kernelPkg =
+    spec.kernel.package ??
+    (spec.kernel.path || spec.kernel.url
+      ? undefined
+      : KERNEL_PACKAGES[spec.base.distro]?.[spec.arch]);
+  if (kernelPkg) pkgs.push(kernelPkg);
+  if (spec.users.some((u) => u.sudo)) pkgs.push("sudo");
+  return pkgs;
+}
+
+function planBootstrap(spec: Spec, isRoot: boolean): BootstrapPlan {
+  const { distro, suite, variant } = spec.base;
+  const components =
+    spec.base.components ?? (distro === "ubuntu" ? ["main", "universe"] : ["main"]);
+  const mirror = (spec.base.mirror ?? defaultMirror(distro)).replace(/\/$/, "");
+  const comps = components.join(" ");
+  const sources = [`deb ${mirror} ${suite} ${comps}`];
+  if (!STABLE_LESS.has(suite)) {
+    sources.push(`deb ${mirror} ${suite}-updates ${comps}`);
+    const security = securityMirror(distro, mirror);
+    sources.push(`deb ${security} ${suite}-security ${comps}`);
+  }
+  const keyrings = distro === "ubuntu" ? ["/usr/share/keyrings/ubuntu-archive-keyring.gpg"] : [];
+  const packages = [...new Set([...spec.packages, ...impliedPackages(spec)])].sort();
+  const arch = spec.arch;
+  const hash = sha256(
+    stableStringify({
+      f: STAGE_FORMAT,
+      distro,
+      suite,
+      arch,
+      variant,
+      components,
+      packages,
+      sources,
+      keyrings,
+    }),
+  );
+  return {
+    distro,
+    suite,
+    arch,
+    variant,
+    components,
+    packages,
+    sources,
+    keyrings,
+    mode: isRoot ? "root" : "unshare",
+    hash,
+  };
+}
+
+/** Digest of the resolved spec plus the bytes of every file it copies in. */
+export function digestSpec(spec: Spec): string {
+  const sources = spec.files
+    .map((f) => f.source)
+    .concat(spec.kernel.path, spec.kernel.initrd)
+    .filter((s): s is string => !!s)
+    .map((s) => sha256(readFileSync(s)));
+  return sha256(stableStringify(spec), ...sources);
+}

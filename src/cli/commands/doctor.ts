@@ -1,0 +1,42 @@
+import type { Command } from "commander";
+import { doctor, fixMissing } from "../../host/doctor.js";
+import { makeContext } from "../context.js";
+
+export function registerDoctor(program: Command): void {
+  program
+    .command("doctor")
+    .description("check the host tools plinth drives and whether KVM works")
+    .option("--fix", "install what is missing with apt (as root)")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { fix?: boolean; json?: boolean }) => {
+      const ctx = makeContext(!!opts.json);
+      let report = await doctor();
+      if (opts.fix && report.missingPackages.length) {
+        ctx.renderer.onEvent({
+          type: "log",
+          level: "info",
+          message: `installing: ${report.missingPackages.join(" ")}`,
+        });
+        await fixMissing(report, (line) =>
+          ctx.renderer.onEvent({ type: "log", level: "debug", message: line }),
+        );
+        report = await doctor();
+      }
+      const lines = report.tools.map(
+        (t) =>
+          `${t.found ? "ok     " : "MISSING"} ${t.name.padEnd(20)} ${(t.found ? (t.version ?? t.path ?? "") : `apt: ${t.pkg}`).slice(0, 60).padEnd(60)} ${t.usedFor}`,
+      );
+      const kvm =
+        report.kvm.status === "usable"
+          ? "KVM usable: VMs run with hardware acceleration."
+          : `KVM ${report.kvm.status} (${report.kvm.reason}): TCG will be used.`;
+      lines.push(kvm);
+      if (report.missingPackages.length) {
+        lines.push(
+          `missing packages: ${report.missingPackages.join(" ")} — run \`plinth doctor --fix\` as root`,
+        );
+      }
+      ctx.result(lines, report);
+      if (report.missingPackages.length) process.exitCode = 2;
+    });
+}

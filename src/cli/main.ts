@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { registerBuild } from "./commands/build.js";
+import { registerDoctor } from "./commands/doctor.js";
+import { registerRun } from "./commands/run.js";
+import { registerValidate } from "./commands/validate.js";
+import { registerSchema } from "./commands/schema.js";
+import { reportError } from "./context.js";
+import { PLINTH_VERSION } from "../version.js";
+
+const program = new Command("plinth")
+  .description("Build, check, ship and boot VM base images for AI-agent sandboxes.")
+  .version(PLINTH_VERSION)
+  .showHelpAfterError()
+  .exitOverride();
+
+registerDoctor(program);
+registerValidate(program);
+registerBuild(program);
+registerRun(program);
+registerSchema(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // Usage errors are the user's: exit 2 like every other bad input (help/version exit 0).
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else {
+    process.exitCode = reportError(error, process.argv.includes("--json"));
+  }
+}
+// Pending timers (progress) must not keep the process alive after the command is done.
+process.exit(process.exitCode ?? 0);

@@ -1,0 +1,78 @@
+import { execa } from "execa";
+import { probeKvm, type KvmProbe } from "../vm/accel.js";
+import { TOOLS, toolPath, toolVersion } from "./tools.js";
+import { UserError } from "../errors.js";
+
+export interface ToolStatus {
+  name: string;
+  pkg: string;
+  usedFor: string;
+  found: boolean;
+  path?: string;
+  version?: string;
+}
+
+export interface DoctorReport {
+  tools: ToolStatus[];
+  kvm: KvmProbe;
+  /** Debian packages that would provide the missing tools. */
+  missingPackages: string[];
+  isRoot: boolean;
+}
+
+export async function doctor(): Promise<DoctorReport> {
+  const tools = await Promise.all(
+    TOOLS.map(async (t): Promise<ToolStatus> => {
+      const p = toolPath(t);
+      return {
+        name: t.name,
+        pkg: t.pkg,
+        usedFor: t.usedFor,
+        found: !!p,
+        path: p,
+        version: p ? await toolVersion(t) : undefined,
+      };
+    }),
+  );
+  const missingPackages = [...new Set(tools.filter((t) => !t.found).map((t) => t.pkg))];
+  const kvm = tools.find((t) => t.name === "qemu-system-x86_64")?.found
+    ? await probeKvm()
+    : { status: "unknown" as const, reason: "qemu-system-x86_64 is missing" };
+  return { tools, kvm, missingPackages, isRoot: process.getuid?.() === 0 };
+}
+
+/** The apt command that installs `pkgs`. No recommends: a recommended systemd-resolved breaks DNS on such hosts. */
+export function aptInstallArgv(pkgs: string[]): string[] {
+  return ["apt-get", "install", "-y", "--no-install-recommends", ...pkgs];
+}
+
+/** Install missing packages with apt. Only as root; otherwise say what to run. */
+export async function fixMissing(
+  report: DoctorReport,
+  onOutput?: (line: string) => void,
+): Promise<void> {
+  if (!report.missingPackages.length) return;
+  const argv = aptInstallArgv(report.missingPackages);
+  if (!report.isRoot) {
+    throw new UserError("NOT_ROOT", "Installing host packages needs root.", {
+      hint: `Run: sudo ${argv.join(" ")}`,
+    });
+  }
+  const env = { DEBIAN_FRONTEND: "noninteractive" };
+  for (const cmd of [["apt-get", "update"], argv]) {
+    const child = execa(cmd[0]!, cmd.slice(1), { env, all: true, reject: false });
+    child.all?.on("data", (b: Buffer) =>
+      b
+        .toString()
+        .split("\n")
+        .filter(Boolean)
+        .forEach((l) => onOutput?.(l)),
+    );
+    const r = await child;
+    if (r.exitCode !== 0) {
+      throw new UserError("APT_FAILED", `\`${cmd.join(" ")}\` exited with ${r.exitCode}.`, {
+        hint: "Check the apt output above, fix the host's apt sources, then retry.",
+      });
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import { execa, type Options } from "execa";
+import { CancelledError, ToolError } from "../errors.js";
+
+export interface RunOptions {
+  /** Stage name used in error messages. */
+  stage: string;
+  signal?: AbortSignal;
+  env?: Record<string, string | undefined>;
+  input?: string | Buffer;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+const TAIL_LINES = 15;
+
+/**
+ * Run a host tool to completion. Failures become a ToolError carrying argv, exit code,
+ * signal and the tail of its output, so the CLI can say which stage failed and why.
+ */
+export async function run(argv: string[], options: RunOptions): Promise<string> {
+  const [cmd, ...args] = argv;
+  const execOptions: Options = {
+    cancelSignal: options.signal,
+    env: options.env,
+    input: options.input,
+    cwd: options.cwd,
+    timeout: options.timeoutMs,
+    all: true,
+    stripFinalNewline: true,
+    forceKillAfterDelay: 3000,
+  };
+  try {
+    const result = await execa(cmd!, args, execOptions);
+    return String(result.stdout ?? "");
+  } catch (error) {
+    if (options.signal?.aborted) throw new CancelledError(options.stage);
+    const e = error as { exitCode?: number; signal?: string; all?: string; shortMessage?: string };
+    const output = String(e.all ?? e.shortMessage ?? "");
+    const tail = output.trimEnd().split("\n").slice(-TAIL_LINES).join("\n");
+    throw new ToolError(options.stage, argv, e.exitCode, e.signal ?? undefined, tail);
+  }
+}
+
+/** Like `run` but returns undefined instead of throwing (for probes). */
+export async function tryRun(argv: string[], timeoutMs = 10_000): Promise<string | undefined> {
+  try {
+    const r = await execa(argv[0]!, argv.slice(1), { timeout: timeoutMs, reject: true, all: true });
+    return String(r.all ?? "");
+  } catch {
+    return undefined;
+  }
+}

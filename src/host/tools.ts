@@ -1,0 +1,103 @@
+import { accessSync, constants, existsSync } from "node:fs";
+import path from "node:path";
+import { MissingToolError } from "../errors.js";
+import { tryRun } from "./exec.js";
+
+/** A host program (or file) plinth drives, and the Debian package that provides it. */
+export interface Tool {
+  name: string;
+  /** Debian package that provides it. */
+  pkg: string;
+  usedFor: string;
+  /** argv printing a version; its first matching line is shown. */
+  version?: string[];
+  /** A data file rather than a program on PATH. */
+  file?: string;
+}
+
+export const TOOLS: Tool[] = [
+  {
+    name: "mmdebstrap",
+    pkg: "mmdebstrap",
+    usedFor: "Debian/Ubuntu bootstrap",
+    version: ["mmdebstrap", "--version"],
+  },
+  { name: "mke2fs", pkg: "e2fsprogs", usedFor: "ext4 without mounting", version: ["mke2fs", "-V"] },
+  { name: "resize2fs", pkg: "e2fsprogs", usedFor: "shrinking ext4" },
+  { name: "e2fsck", pkg: "e2fsprogs", usedFor: "checking ext4", version: ["e2fsck", "-V"] },
+  { name: "debugfs", pkg: "e2fsprogs", usedFor: "reading ext4 without mounting" },
+  { name: "dumpe2fs", pkg: "e2fsprogs", usedFor: "ext4 geometry" },
+  { name: "tar", pkg: "tar", usedFor: "stage cache", version: ["tar", "--version"] },
+  {
+    name: "unshare",
+    pkg: "util-linux",
+    usedFor: "isolated chroot for `run` steps",
+    version: ["unshare", "--version"],
+  },
+  { name: "chroot", pkg: "coreutils", usedFor: "customizing the rootfs" },
+  { name: "newuidmap", pkg: "uidmap", usedFor: "rootless (unshare) bootstrap" },
+  {
+    name: "qemu-system-x86_64",
+    pkg: "qemu-system-x86",
+    usedFor: "booting images",
+    version: ["qemu-system-x86_64", "--version"],
+  },
+  {
+    name: "qemu-img",
+    pkg: "qemu-utils",
+    usedFor: "overlays and disk formats",
+    version: ["qemu-img", "--version"],
+  },
+  { name: "cpio", pkg: "cpio", usedFor: "initramfs", version: ["cpio", "--version"] },
+  { name: "busybox", pkg: "busybox-static", usedFor: "minimal init and the boot benchmark floor" },
+  { name: "OVMF", pkg: "ovmf", usedFor: "UEFI boot tests", file: "/usr/share/OVMF/OVMF_CODE.fd" },
+  {
+    name: "ubuntu-keyring",
+    pkg: "ubuntu-keyring",
+    usedFor: "Ubuntu bootstrap",
+    file: "/usr/share/keyrings/ubuntu-archive-keyring.gpg",
+  },
+  {
+    name: "debian-keyring",
+    pkg: "debian-archive-keyring",
+    usedFor: "Debian bootstrap",
+    file: "/usr/share/keyrings/debian-archive-keyring.gpg",
+  },
+];
+
+export function which(bin: string): string | undefined {
+  const dirs = (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/sbin"]);
+  for (const dir of dirs) {
+    const p = path.join(dir, bin);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export function toolPath(tool: Tool): string | undefined {
+  if (tool.file) return existsSync(tool.file) ? tool.file : undefined;
+  return which(tool.name);
+}
+
+export async function toolVersion(tool: Tool): Promise<string | undefined> {
+  if (!tool.version) return undefined;
+  const out = await tryRun(tool.version, 5000);
+  return out
+    ?.split("\n")
+    .find((l) => /\d+\.\d+/.test(l))
+    ?.trim();
+}
+
+/** Throw one MissingToolError naming every missing tool among `names`. */
+export function requireTools(names: string[]): void {
+  const missing = names.filter((n) => {
+    const tool = TOOLS.find((t) => t.name === n);
+    return tool ? !toolPath(tool) : !which(n);
+  });
+  if (missing.length) throw new MissingToolError(missing);
+}

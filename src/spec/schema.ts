@@ -1,0 +1,209 @@
+import { z } from "zod";
+
+/**
+ * The plinth.yaml schema (v1). This is the single source of truth: the TypeScript
+ * types, the validator and the committed JSON Schema in schema/ all come from it.
+ */
+
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+const NAME = /^[a-z0-9][a-z0-9._-]*$/;
+const SIZE = /^\d+(\.\d+)?\s*([KMGT]i?B?)?$/i;
+const MODE = /^0?[0-7]{3,4}$/;
+const ABS_PATH = /^\/.*/;
+
+const absPath = z.string().regex(ABS_PATH, "must be an absolute path");
+const mode = z
+  .union([
+    z.string().regex(MODE, 'must be an octal mode such as "0644"'),
+    // YAML 1.2 reads an unquoted 0644 as the decimal 644: take its digits as octal.
+    z
+      .number()
+      .int()
+      .refine((n) => MODE.test(String(n)), 'must be an octal mode such as "0644"'),
+  ])
+  .describe('Octal file mode, e.g. "0644".');
+const owner = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$/, 'must be "user" or "user:group"')
+  .describe('"user" or "user:group"; the names must exist in the image.');
+const unitName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9:_.@-]+\.(service|socket|target|timer|mount|path|slice)$/,
+    "must be a systemd unit name such as ssh.service",
+  );
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits");
+
+export const DISTROS = ["debian", "ubuntu", "alpine"] as const;
+export const OUTPUTS = ["ext4"] as const;
+
+export const BaseSchema = z
+  .strictObject({
+    distro: z.enum(DISTROS).describe("Distribution to bootstrap from."),
+    suite: z.string().min(1).describe("Release codename, e.g. bookworm, jammy, noble, 3.19."),
+    mirror: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Package mirror URL. Default for Debian: the host's apt sources, else deb.debian.org.",
+      ),
+    variant: z
+      .enum(["essential", "required", "minbase", "buildd", "important", "standard", "apt"])
+      .default("apt")
+      .describe("mmdebstrap variant (package selection before `packages`)."),
+    components: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("Archive components (default: main)."),
+  })
+  .describe("What the root filesystem is bootstrapped from.");
+
+export const UserSchema = z.strictObject({
+  name: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a valid user name"),
+  uid: z.number().int().min(0).optional(),
+  groups: z.array(z.string().min(1)).optional().describe("Supplementary groups."),
+  shell: z.string().regex(ABS_PATH, "must be an absolute path").optional(),
+  home: absPath.optional(),
+  system: z.boolean().optional().describe("A system account: no home by default, no login."),
+  sudo: z
+    .union([z.boolean(), z.literal("nopasswd")])
+    .optional()
+    .describe('true: may sudo with a password; "nopasswd": without one.'),
+  ssh_authorized_keys: z.array(z.string().min(1)).optional(),
+});
+
+export const GroupSchema = z.strictObject({
+  name: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a valid group name"),
+  gid: z.number().int().min(0).optional(),
+  system: z.boolean().optional(),
+});
+
+export const FileSchema = z
+  .strictObject({
+    path: absPath,
+    content: z.string().optional().describe("Inline file content."),
+    source: z.string().min(1).optional().describe("Path of a file, relative to the spec file."),
+    mode: mode.optional(),
+    owner: owner.optional(),
+  })
+  .refine((f) => (f.content === undefined) !== (f.source === undefined), {
+    message: "give exactly one of `content` or `source`",
+  });
+
+export const DirectorySchema = z.strictObject({
+  path: absPath,
+  mode: mode.optional(),
+  owner: owner.optional(),
+});
+
+export const ServicesSchema = z.strictObject({
+  enable: z.array(unitNameOrShort()).optional(),
+  disable: z.array(unitNameOrShort()).optional(),
+  mask: z.array(unitNameOrShort()).optional(),
+  units: z
+    .array(z.strictObject({ name: unitName, content: z.string().min(1) }))
+    .optional()
+    .describe("Custom unit files written to /etc/systemd/system."),
+});
+
+function unitNameOrShort() {
+  return z.string().regex(/^[A-Za-z0-9:_.@-]+$/, "must be a unit name such as ssh or ssh.service");
+}
+
+export const KernelSchema = z
+  .strictObject({
+    package: z.string().min(1).optional().describe("Distro kernel package to install."),
+    path: z.string().min(1).optional().describe("Local kernel image, relative to the spec file."),
+    url: z.string().url().optional().describe("Kernel image to download (needs sha256)."),
+    sha256: sha256.optional(),
+    initrd: z.string().min(1).optional().describe("Local initrd to use with `path`."),
+    cmdline: z.string().optional().describe("Extra kernel command-line arguments."),
+  })
+  .refine((k) => [k.package, k.path, k.url].filter((x) => x !== undefined).length <= 1, {
+    message: "give at most one of `package`, `path` or `url`",
+  })
+  .refine((k) => k.url === undefined || k.sha256 !== undefined, {
+    message: "a kernel `url` needs its `sha256`",
+    path: ["sha256"],
+  });
+
+export const DiskSchema = z.strictObject({
+  size: z
+    .string()
+    .regex(SIZE, 'must be a size such as "2G" or "512M"')
+    .optional()
+    .describe("Fixed filesystem size. Without it the filesystem is sized to fit."),
+  shrink: z
+    .boolean()
+    .default(true)
+    .describe("Shrink the filesystem to its minimum (resize2fs -M)."),
+  headroom: z
+    .string()
+    .regex(SIZE, 'must be a size such as "256M"')
+    .default("256M")
+    .describe("Free space left after shrinking."),
+});
+
+export const SpecSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    name: z.string().regex(NAME, "must be lowercase letters, digits, '.', '_' or '-'"),
+    version: z.string().regex(SEMVER, "must be a semantic version such as 1.2.3"),
+    description: z.string().optional(),
+    extends: z.string().min(1).optional().describe("Another spec file this one builds on."),
+    base: BaseSchema,
+    arch: z.enum(["amd64", "arm64"]).default("amd64"),
+    packages: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9+.:=~-]*$/, "must be a package name"))
+      .default([]),
+    groups: z.array(GroupSchema).default([]),
+    users: z.array(UserSchema).default([]),
+    files: z.array(FileSchema).default([]),
+    directories: z.array(DirectorySchema).default([]),
+    services: ServicesSchema.default({}),
+    hostname: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a valid hostname")
+      .optional(),
+    timezone: z
+      .string()
+      .regex(/^[A-Za-z0-9_+\-/]+$/, "must be a tz name such as Etc/UTC")
+      .optional(),
+    run: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Shell commands run inside the rootfs, in order."),
+    kernel: KernelSchema.default({}),
+    init: z.enum(["systemd", "minimal"]).default("systemd"),
+    agent: z.boolean().default(false).describe("Install plinth's guest agent."),
+    disk: DiskSchema.default({ shrink: true, headroom: "256M" }),
+    outputs: z
+      .array(
+        z.enum(OUTPUTS, {
+          error: (iss) =>
+            `output ${JSON.stringify(iss.input)} is not supported yet; supported: ${OUTPUTS.join(", ")}`,
+        }),
+      )
+      .default(["ext4"]),
+  })
+  .describe("A plinth image spec (plinth.yaml).");
+
+export type Spec = z.output<typeof SpecSchema>;
+export type SpecInput = z.input<typeof SpecSchema>;
+export type User = z.output<typeof UserSchema>;
+export type FileEntry = z.output<typeof FileSchema>;
+
+/** "2G" → bytes. Units are binary (K = KiB). */
+export function parseSize(size: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)/i.exec(size.trim());
+  if (!m) throw new Error(`bad size ${size}`);
+  const exp = { "": 0, K: 1, M: 2, G: 3, T: 4 }[m[2]!.toUpperCase() as "" | "K" | "M" | "G" | "T"];
+  return Math.round(Number(m[1]) * 1024 ** exp);
+}
+
+export function parseMode(mode: string | number | undefined, fallback: number): number {
+  if (mode === undefined) return fallback;
+  return parseInt(String(mode), 8);
+}

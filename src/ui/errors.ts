@@ -1,0 +1,33 @@
+import { formatDiagnostic, PlinthError, SpecError } from "../errors.js";
+
+export interface FormattedError {
+  message: string;
+  code: string;
+  exitCode: number;
+  lines: string[];
+}
+
+/** How an error reads to a user: one sentence, then what to do. */
+export function formatError(error: unknown): FormattedError {
+  if (error instanceof SpecError) {
+    return {
+      message: error.message,
+      code: error.code,
+      exitCode: error.exitCode,
+      lines: [
+        ...error.diagnostics.map(formatDiagnostic),
+        `${error.diagnostics.length} problem(s) found; nothing was built.`,
+      ],
+    };
+  }
+  if (error instanceof PlinthError) {
+    return {
+      message: error.message,
+      code: error.code,
+      exitCode: error.exitCode,
+      lines: [`error: ${error.message}`, ...(error.hint ? [error.hint] : [])],
+    };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { message, code: "INTERNAL", exitCode: 1, lines: [`internal error: ${message}`] };
+}

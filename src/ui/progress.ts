@@ -1,0 +1,91 @@
+import type { PlinthEvent } from "../events.js";
+import { formatError } from "./errors.js";
+
+const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+export interface Renderer {
+  onEvent(e: PlinthEvent): void;
+  /** Stop timers; call before printing anything else. */
+  close(): void;
+}
+
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/**
+ * Progress for humans on stderr: on a TTY a live line per running stage with its elapsed
+ * time, else one plain line when a stage starts and one when it ends.
+ */
+export function humanRenderer(
+  stream: NodeJS.WriteStream = process.stderr,
+  verbose = false,
+): Renderer {
+  const tty = stream.isTTY === true;
+  const running = new Map<string, { title: string; t0: number }>();
+  let frame = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const draw = () => {
+    const lines = [...running.values()].map(
+      (s) => `${FRAMES[frame++ % FRAMES.length]} ${s.title}  ${seconds(performance.now() - s.t0)}`,
+    );
+    stream.write(`\r\x1b[K${lines.join(" | ")}`);
+  };
+  const clearLine = () => tty && stream.write("\r\x1b[K");
+  const print = (line: string) => {
+    clearLine();
+    stream.write(line + "\n");
+    if (tty && running.size) draw();
+  };
+  return {
+    onEvent(e) {
+      switch (e.type) {
+        case "stage:start":
+          running.set(e.stage, { title: e.title, t0: performance.now() });
+          if (tty) {
+            timer ??= setInterval(draw, 100);
+            draw();
+          } else print(`plinth: ${e.title} ...`);
+          break;
+        case "stage:end": {
+          const title = running.get(e.stage)?.title ?? e.stage;
+          running.delete(e.stage);
+          const extra = [e.cached ? "cached" : "", e.detail ?? ""].filter(Boolean).join(", ");
+          print(
+            `${tty ? "✔" : "plinth: done"} ${title}  ${seconds(e.durationMs)}${extra ? ` (${extra})` : ""}`,
+          );
+          break;
+        }
+        case "stage:fail": {
+          const title = running.get(e.stage)?.title ?? e.stage;
+          running.delete(e.stage);
+          print(`${tty ? "✖" : "plinth: failed"} ${title}  ${seconds(e.durationMs)}`);
+          break;
+        }
+        case "log":
+          if (e.level !== "debug" || verbose)
+            print(`${e.level === "warn" ? "warning: " : ""}${e.message}`);
+          break;
+      }
+      if (!running.size && timer) {
+        clearInterval(timer);
+        timer = undefined;
+      }
+    },
+    close() {
+      if (timer) clearInterval(timer);
+      if (running.size) clearLine();
+    },
+  };
+}
+
+/** `--json`: every event as one JSON line on stdout; the command prints its result last. */
+export function jsonRenderer(stream: NodeJS.WriteStream = process.stdout): Renderer {
+  return {
+    onEvent(e) {
+      const out = e.type === "stage:fail" ? { ...e, error: formatError(e.error).message } : e;
+      stream.write(JSON.stringify({ event: out }) + "\n");
+    },
+    close() {},
+  };
+}
