@@ -94,6 +94,8 @@ export class BootError extends PlinthError {
 }
 
 export class CancelledError extends PlinthError {
+  override readonly exitCode = 130;
+
   constructor(stage: string) {
     super("CANCELLED", `Cancelled during ${stage}.`);
   }

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { SpecError, UnsupportedError } from "../errors.js";
 import { noEvents, stage, type EventSink } from "../events.js";
@@ -40,6 +40,9 @@ export interface BuildResult {
   metadata: ImageMetadata;
   plan: Plan;
 }
+
+/** Room to plan for on tmpfs: a devbox-sized tree (see workdir.ts). */
+const EXPECTED_TREE_BYTES = 2 * 1024 ** 3;
 
 const BUILD_TOOLS = ["mmdebstrap", "mke2fs", "resize2fs", "dumpe2fs", "tar", "unshare", "chroot"];
 
@@ -85,12 +88,19 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   try {
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp);
+    work = await makeWorkDir(EXPECTED_TREE_BYTES);
+    const scratch = work;
     const base = await timed(
       "bootstrap",
-      () => bootstrap(plan.bootstrap, { signal, noCache: options.noCache, sourceDateEpoch: sde }),
+      () =>
+        bootstrap(plan.bootstrap, {
+          signal,
+          noCache: options.noCache,
+          sourceDateEpoch: sde,
+          tmpDir: scratch,
+        }),
       (r) => r.cached,
     );
-    work = await makeWorkDir((await stat(base.tarball)).size);
     const tree = path.join(work, "rootfs");
     const packages = await timed("customize", async () => {
       await mkdir(tree);

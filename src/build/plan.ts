@@ -134,10 +134,17 @@ function planBootstrap(spec: Spec, isRoot: boolean): BootstrapPlan {
 
 /** Digest of the resolved spec plus the bytes of every file it copies in. */
 export function digestSpec(spec: Spec): string {
-  const sources = spec.files
-    .map((f) => f.source)
-    .concat(spec.kernel.path, spec.kernel.initrd)
-    .filter((s): s is string => !!s)
-    .map((s) => sha256(readFileSync(s)));
-  return sha256(stableStringify(spec), ...sources);
+  // Host paths are replaced by the digest of their bytes: the same inputs give the same
+  // digest wherever the spec is checked out.
+  const content = (p: string | undefined) => (p ? `sha256:${sha256(readFileSync(p))}` : undefined);
+  const portable = {
+    ...spec,
+    files: spec.files.map((f) => ({ ...f, source: content(f.source) })),
+    kernel: {
+      ...spec.kernel,
+      path: content(spec.kernel.path),
+      initrd: content(spec.kernel.initrd),
+    },
+  };
+  return sha256(stableStringify(portable));
 }

@@ -165,11 +165,16 @@ function applySet(merged: Obj, arg: string, map: SourceMap, diagnostics: Diagnos
     diagnostics.push({ file: layer.file, line: 1, col: 1, message: "expected KEY.PATH=VALUE" });
     return;
   }
-  let value: Json;
-  try {
-    value = parseYaml(arg.slice(eq + 1)) as Json;
-  } catch {
-    value = arg.slice(eq + 1);
+  const raw = arg.slice(eq + 1);
+  let value: Json = raw;
+  // YAML would read "3.10" as the number 3.1: only booleans, null, integers and flow
+  // collections are typed; everything else stays the string that was written.
+  if (/^(true|false|null|-?\d+|\[.*\]|\{.*\})$/s.test(raw)) {
+    try {
+      value = parseYaml(raw) as Json;
+    } catch {
+      value = raw;
+    }
   }
   const segs = keyPath.map((s) => (/^\d+$/.test(s) ? Number(s) : s));
   let node: Json = merged;

@@ -41,7 +41,15 @@ export const OUTPUTS = ["ext4"] as const;
 export const BaseSchema = z
   .strictObject({
     distro: z.enum(DISTROS).describe("Distribution to bootstrap from."),
-    suite: z.string().min(1).describe("Release codename, e.g. bookworm, jammy, noble, 3.19."),
+    suite: z
+      .string({
+        error: (iss) =>
+          typeof iss.input === "number"
+            ? `write the suite as a quoted string ("${iss.input}"): YAML reads it as a number`
+            : undefined,
+      })
+      .min(1)
+      .describe('Release codename or number, e.g. bookworm, jammy, "3.19".'),
     mirror: z
       .string()
       .min(1)

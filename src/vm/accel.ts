@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { UserError } from "../errors.js";
-import { imagesDir, plinthHome } from "../paths.js";
+import { cacheDir, imagesDir } from "../paths.js";
 
 export type Accel = "kvm" | "tcg";
 export type AccelRequest = Accel | "auto";
@@ -104,8 +104,9 @@ export function findProbeKernel(): string | undefined {
   return candidates[0];
 }
 
+/** A property of the host, not of a store: cached next to the stage caches. */
 function probeFile(): string {
-  return path.join(plinthHome(), "kvm-probe.json");
+  return path.join(cacheDir(), "kvm-probe.json");
 }
 
 function probeKey(): string {
@@ -125,7 +126,7 @@ async function readCachedProbe(): Promise<KvmProbe | undefined> {
 }
 
 async function writeCachedProbe(probe: KvmProbe): Promise<void> {
-  await mkdir(plinthHome(), { recursive: true });
+  await mkdir(cacheDir(), { recursive: true });
   const tmp = `${probeFile()}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify({ key: probeKey(), probe }, null, 2));
   await rename(tmp, probeFile());

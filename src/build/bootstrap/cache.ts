@@ -18,7 +18,7 @@ export interface BootstrapResult {
  */
 export async function bootstrap(
   plan: BootstrapPlan,
-  opts: { signal?: AbortSignal; noCache?: boolean; sourceDateEpoch?: number },
+  opts: { signal?: AbortSignal; noCache?: boolean; sourceDateEpoch?: number; tmpDir?: string },
 ): Promise<BootstrapResult> {
   const dir = path.join(cacheDir(), "bootstrap");
   await mkdir(dir, { recursive: true });
@@ -38,6 +38,7 @@ export async function bootstrap(
         debCache: path.join(cacheDir(), "debs", `${plan.distro}-${plan.suite}-${plan.arch}`),
         signal: opts.signal,
         sourceDateEpoch: opts.sourceDateEpoch,
+        tmpDir: opts.tmpDir,
       });
       await rename(tmp, tarball);
     } finally {

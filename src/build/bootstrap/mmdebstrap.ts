@@ -33,11 +33,14 @@ export function mmdebstrapArgv(plan: BootstrapPlan, output: string, debCache?: s
 export async function runMmdebstrap(
   plan: BootstrapPlan,
   output: string,
-  opts: { debCache?: string; signal?: AbortSignal; sourceDateEpoch?: number },
+  opts: { debCache?: string; signal?: AbortSignal; sourceDateEpoch?: number; tmpDir?: string },
 ): Promise<void> {
   if (opts.debCache) await mkdir(opts.debCache, { recursive: true });
   const env: Record<string, string> = {};
   if (opts.sourceDateEpoch !== undefined) env.SOURCE_DATE_EPOCH = String(opts.sourceDateEpoch);
+  // mmdebstrap assembles the tree in TMPDIR before writing the tarball: on tmpfs, dpkg's
+  // many small writes cost a fraction of what they cost on disk.
+  if (opts.tmpDir) env.TMPDIR = opts.tmpDir;
   await run(mmdebstrapArgv(plan, output, opts.debCache), {
     stage: "bootstrap",
     signal: opts.signal,

@@ -1,0 +1,34 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execa } from "execa";
+
+export const ROOT = path.resolve(import.meta.dirname, "..");
+export const CLI = path.join(ROOT, "dist", "cli", "main.js");
+
+/** A temp dir holding the given files (name → content). */
+export function tempFiles(files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-test-"));
+  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
+  return dir;
+}
+
+/** Run the built CLI; never throws, returns exit code and output. */
+export async function cli(args: string[], env: Record<string, string> = {}) {
+  const r = await execa("node", [CLI, ...args], { reject: false, env, all: false });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/**
+ * Integration tests need root and the host tools. In CI their absence is a failure;
+ * elsewhere the suite is skipped with the reason printed (never silently).
+ */
+export function integrationSkipReason(): string | undefined {
+  const reason =
+    process.getuid?.() !== 0
+      ? "integration tests need root (mmdebstrap root mode, chroot)"
+      : undefined;
+  if (reason && process.env.CI) throw new Error(`${reason}; CI must run them`);
+  if (reason) console.warn(`skipping integration tests: ${reason}`);
+  return reason;
+}

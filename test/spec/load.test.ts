@@ -1,0 +1,184 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadSpec } from "../../src/spec/load.js";
+import { tempFiles } from "../helpers.js";
+
+const GOOD = `name: demo
+version: 1.2.3
+base:
+  distro: debian
+  suite: bookworm
+`;
+
+function diags(files: Record<string, string>, main = "plinth.yaml", sets?: string[]) {
+  const dir = tempFiles(files);
+  const r = loadSpec(path.join(dir, main), { sets });
+  return {
+    ...r,
+    dir,
+    lines: r.diagnostics.map((d) => `${path.basename(d.file)}:${d.line}:${d.col}: ${d.message}`),
+  };
+}
+
+describe("loadSpec", () => {
+  it("accepts a valid spec and fills defaults", () => {
+    const r = diags({ "plinth.yaml": GOOD });
+    expect(r.diagnostics).toEqual([]);
+    expect(r.spec).toMatchObject({
+      name: "demo",
+      arch: "amd64",
+      init: "systemd",
+      outputs: ["ext4"],
+      packages: [],
+    });
+    expect(r.spec?.base.variant).toBe("apt");
+  });
+
+  it("reports a YAML syntax error with its position", () => {
+    const r = diags({ "plinth.yaml": "name: demo\nbase: {distro: debian\nversion: 1.0.0\n" });
+    expect(r.spec).toBeUndefined();
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/^plinth\.yaml:3:1: /);
+  });
+
+  it("reports a duplicate key as a YAML error", () => {
+    const r = diags({ "plinth.yaml": GOOD + "name: again\n" });
+    expect(r.lines[0]).toMatch(/^plinth\.yaml:6:1: Map keys must be unique/);
+  });
+
+  it("reports every problem at once, each at its node", () => {
+    const r = diags({
+      "plinth.yaml": `name: Bad Name
+version: 1.2
+base:
+  distro: fedora
+  suite: bookworm
+  mirorr: http://x
+init: openrc
+users:
+  - name: a
+    uid: "x"
+  - name: a
+outputs: [ext4, vmdk]
+`,
+    });
+    expect(r.lines).toEqual([
+      "plinth.yaml:1:7: name: must be lowercase letters, digits, '.', '_' or '-'",
+      "plinth.yaml:2:10: version: Invalid input: expected string, received number",
+      'plinth.yaml:4:11: base.distro: Invalid option: expected one of "debian"|"ubuntu"|"alpine"',
+      'plinth.yaml:6:3: base: unknown key "mirorr"',
+      'plinth.yaml:7:7: init: Invalid option: expected one of "systemd"|"minimal"',
+      "plinth.yaml:10:10: users[0].uid: Invalid input: expected number, received string",
+      'plinth.yaml:11:11: user "a" is defined twice (first at users[0])',
+      'plinth.yaml:12:17: outputs[1]: output "vmdk" is not supported yet; supported: ext4',
+    ]);
+  });
+
+  it("rejects a version that is not semver", () => {
+    const r = diags({ "plinth.yaml": GOOD.replace("1.2.3", '"1.2"') });
+    expect(r.lines).toEqual([
+      "plinth.yaml:2:10: version: must be a semantic version such as 1.2.3",
+    ]);
+  });
+
+  it("points a missing required key at its parent", () => {
+    const r = diags({ "plinth.yaml": "name: demo\nversion: 1.0.0\nbase:\n  distro: debian\n" });
+    expect(r.lines).toEqual(["plinth.yaml:4:3: base: `suite` is required"]);
+  });
+
+  it("reports a missing source file, resolved relative to the spec", () => {
+    const r = diags({
+      "plinth.yaml":
+        GOOD +
+        "files:\n  - path: /etc/a\n    source: a.txt\n  - path: /etc/b\n    source: missing.txt\n",
+      "a.txt": "hello",
+    });
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(/^plinth\.yaml:10:13: source file .*missing\.txt does not exist$/);
+  });
+
+  it("requires exactly one of content and source", () => {
+    const r = diags({ "plinth.yaml": GOOD + "files:\n  - path: /etc/a\n" });
+    expect(r.lines).toEqual([
+      "plinth.yaml:7:5: files[0]: give exactly one of `content` or `source`",
+    ]);
+  });
+
+  it("takes an unquoted octal mode as octal and rejects non-octal digits", () => {
+    const ok = diags({ "plinth.yaml": GOOD + "directories:\n  - path: /x\n    mode: 0755\n" });
+    expect(ok.diagnostics).toEqual([]);
+    const bad = diags({ "plinth.yaml": GOOD + "directories:\n  - path: /x\n    mode: 0799\n" });
+    expect(bad.lines).toEqual([
+      'plinth.yaml:8:11: directories[0].mode: must be an octal mode such as "0644"',
+    ]);
+  });
+
+  it("merges an extended spec: maps merge, lists concatenate, scalars override", () => {
+    const r = diags({
+      "base.yaml": GOOD + "packages: [curl]\nhostname: base\n",
+      "plinth.yaml": "extends: base.yaml\nname: child\npackages: [git]\nbase:\n  suite: trixie\n",
+    });
+    expect(r.diagnostics).toEqual([]);
+    expect(r.spec).toMatchObject({
+      name: "child",
+      version: "1.2.3",
+      hostname: "base",
+      packages: ["curl", "git"],
+    });
+    expect(r.spec?.base).toMatchObject({ distro: "debian", suite: "trixie" });
+    expect(r.files.map((f) => path.basename(f))).toEqual(["plinth.yaml", "base.yaml"]);
+  });
+
+  it("reports a problem inherited from an extended file at that file's line", () => {
+    const r = diags({
+      "base.yaml": GOOD + "packages:\n  - curl\n  - Bad_Pkg\n",
+      "plinth.yaml": "extends: base.yaml\npackages: [git, 'no spaces']\n",
+    });
+    expect(r.lines).toEqual([
+      "base.yaml:8:5: packages[1]: must be a package name",
+      "plinth.yaml:2:17: packages[3]: must be a package name",
+    ]);
+  });
+
+  it("reports a missing or cyclic extends at the extends line", () => {
+    expect(diags({ "plinth.yaml": "name: x\nextends: nope.yaml\n" }).lines).toEqual([
+      expect.stringMatching(/^plinth\.yaml:2:10: extended spec .*nope\.yaml does not exist$/),
+    ]);
+    const cyc = diags({ "a.yaml": "extends: plinth.yaml\n", "plinth.yaml": "extends: a.yaml\n" });
+    expect(cyc.lines).toEqual([
+      expect.stringMatching(/^a\.yaml:1:10: `extends` makes a cycle through .*plinth\.yaml$/),
+    ]);
+  });
+
+  it("applies --set overrides with YAML-typed values and reports them by argument", () => {
+    const ok = diags({ "plinth.yaml": GOOD }, "plinth.yaml", [
+      "base.suite=trixie",
+      "agent=true",
+      "packages=[jq]",
+    ]);
+    expect(ok.diagnostics).toEqual([]);
+    expect(ok.spec).toMatchObject({ agent: true, packages: ["jq"], base: { suite: "trixie" } });
+    const bad = diags({ "plinth.yaml": GOOD }, "plinth.yaml", ["base.distro=gentoo", "nonsense"]);
+    expect(bad.diagnostics.map((d) => `${d.file}: ${d.message}`)).toEqual(
+      [
+        'base.distro=gentoo: base.distro: Invalid option: expected one of "debian"|"ubuntu"|"alpine"',
+        "nonsense: expected KEY.PATH=VALUE",
+      ].map((s) => `--set ${s}`),
+    );
+  });
+
+  it("reports a file that cannot be read, and a spec that is not a mapping", () => {
+    const dir = tempFiles({ "list.yaml": "- a\n- b\n" });
+    expect(loadSpec(path.join(dir, "none.yaml")).diagnostics[0]?.message).toBe(
+      "cannot read this file",
+    );
+    expect(loadSpec(path.join(dir, "list.yaml")).diagnostics[0]?.message).toBe(
+      "a spec must be a YAML mapping",
+    );
+    writeFileSync(path.join(dir, "empty.yaml"), "");
+    expect(loadSpec(path.join(dir, "empty.yaml")).diagnostics[0]?.message).toBe(
+      "a spec must be a YAML mapping",
+    );
+  });
+});
