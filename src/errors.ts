@@ -46,7 +46,7 @@ export class SpecError extends UserError {
 export class MissingToolError extends UserError {
   constructor(readonly tools: string[]) {
     super("TOOL_MISSING", `Missing host tool${tools.length > 1 ? "s" : ""}: ${tools.join(", ")}.`, {
-      hint: "Run `plinth doctor --fix` as root to install them.",
+      hint: "Run `plinth doctor` to see what provides them, and `plinth doctor --fix` as root to install them.",
     });
   }
 }

@@ -68,8 +68,9 @@ describe("plinth CLI", () => {
   it("doctor --json lists every tool and the KVM verdict", async () => {
     const r = await cli(["doctor", "--json"]);
     const report = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as {
-      tools: { name: string; found: boolean }[];
+      tools: { name: string; found: boolean; optional: boolean }[];
       kvm: { status: string };
+      missingPackages: string[];
     };
     expect(report.tools.map((t) => t.name)).toEqual(
       expect.arrayContaining([
@@ -84,6 +85,11 @@ describe("plinth CLI", () => {
       ]),
     );
     expect(["usable", "unusable", "absent", "unknown"]).toContain(report.kvm.status);
-    expect(r.exitCode).toBe(report.tools.every((t) => t.found) ? 0 : 2);
+    expect(report.tools.find((t) => t.name === "ubuntu-keyring")?.optional).toBe(true);
+    expect(r.exitCode).toBe(report.missingPackages.length ? 2 : 0);
+    const human = await cli(["doctor"]);
+    expect(human.stdout).toMatch(
+      report.kvm.status === "usable" ? /KVM usable/ : /TCG will be used/,
+    );
   });
 });

@@ -59,7 +59,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       "Run it as root (for example with sudo).",
     );
   }
-  requireTools(BUILD_TOOLS);
+  requireTools(
+    plan.spec.base.distro === "ubuntu" ? [...BUILD_TOOLS, "ubuntu-keyring"] : BUILD_TOOLS,
+  );
 
   const { spec } = plan;
   const sde = sourceDateEpoch();

@@ -8,6 +8,7 @@ export interface ToolStatus {
   pkg: string;
   usedFor: string;
   found: boolean;
+  optional: boolean;
   path?: string;
   version?: string;
 }
@@ -29,12 +30,15 @@ export async function doctor(): Promise<DoctorReport> {
         pkg: t.pkg,
         usedFor: t.usedFor,
         found: !!p,
+        optional: !!t.optional,
         path: p,
         version: p ? await toolVersion(t) : undefined,
       };
     }),
   );
-  const missingPackages = [...new Set(tools.filter((t) => !t.found).map((t) => t.pkg))];
+  const missingPackages = [
+    ...new Set(tools.filter((t) => !t.found && !t.optional).map((t) => t.pkg)),
+  ];
   const kvm = tools.find((t) => t.name === "qemu-system-x86_64")?.found
     ? await probeKvm()
     : { status: "unknown" as const, reason: "qemu-system-x86_64 is missing" };
@@ -70,8 +74,13 @@ export async function fixMissing(
     );
     const r = await child;
     if (r.exitCode !== 0) {
+      const tail = String(r.all ?? "")
+        .trimEnd()
+        .split("\n")
+        .slice(-8)
+        .join("\n");
       throw new UserError("APT_FAILED", `\`${cmd.join(" ")}\` exited with ${r.exitCode}.`, {
-        hint: "Check the apt output above, fix the host's apt sources, then retry.",
+        hint: `Fix the host's apt sources, then retry. apt said:\n${tail}`,
       });
     }
   }

@@ -13,6 +13,8 @@ export interface Tool {
   version?: string[];
   /** A data file rather than a program on PATH. */
   file?: string;
+  /** Needed only by some specs (e.g. Ubuntu bases): listed, but its absence is not an error. */
+  optional?: boolean;
 }
 
 export const TOOLS: Tool[] = [
@@ -54,8 +56,9 @@ export const TOOLS: Tool[] = [
   {
     name: "ubuntu-keyring",
     pkg: "ubuntu-keyring",
-    usedFor: "Ubuntu bootstrap",
+    usedFor: "Ubuntu bootstrap (not in Debian bookworm's archive)",
     file: "/usr/share/keyrings/ubuntu-archive-keyring.gpg",
+    optional: true,
   },
   {
     name: "debian-keyring",

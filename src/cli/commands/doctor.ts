@@ -24,7 +24,7 @@ export function registerDoctor(program: Command): void {
       }
       const lines = report.tools.map(
         (t) =>
-          `${t.found ? "ok     " : "MISSING"} ${t.name.padEnd(20)} ${(t.found ? (t.version ?? t.path ?? "") : `apt: ${t.pkg}`).slice(0, 60).padEnd(60)} ${t.usedFor}`,
+          `${t.found ? "ok      " : t.optional ? "optional" : "MISSING "} ${t.name.padEnd(20)} ${(t.found ? (t.version ?? t.path ?? "") : `apt: ${t.pkg}`).slice(0, 60).padEnd(60)} ${t.usedFor}`,
       );
       const kvm =
         report.kvm.status === "usable"
