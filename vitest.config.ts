@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
+    // Integration tests boot VMs; on two cores they run one file at a time.
+    fileParallelism: false,
     hookTimeout: 900_000,
   },
 });

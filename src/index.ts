@@ -1,4 +1,5 @@
 /** plinth as a library. The CLI is a thin layer over these. */
+export { Sandbox, type SandboxOptions } from "./sdk/sandbox.js";
 export { buildImage, ensureImage, type BuildOptions, type BuildResult } from "./build/build.js";
 export { planBuild, type Plan, type BootstrapPlan } from "./build/plan.js";
 export { mmdebstrapArgv } from "./build/bootstrap/mmdebstrap.js";
@@ -7,8 +8,20 @@ export { SpecSchema, type Spec } from "./spec/schema.js";
 export { specJsonSchema } from "./spec/json-schema.js";
 export { readMetadata, verifyImage, type ImageMetadata, type Artifact } from "./image/metadata.js";
 export { imageVersion, parseImageVersion } from "./image/version.js";
-export { bootToReady, type BootOptions, type BootResult } from "./vm/boot.js";
+export { Machine, type StartOptions } from "./vm/machine.js";
+export { listVms, type VmConfig } from "./vm/state.js";
 export { probeKvm, chooseAccel, type Accel, type KvmProbe } from "./vm/accel.js";
 export { doctor, type DoctorReport } from "./host/doctor.js";
+export {
+  AgentClient,
+  AgentClosedError,
+  AgentExecError,
+  AgentProtocolError,
+  AgentRemoteError,
+  AgentTimeoutError,
+  AgentVersionError,
+  type ExecOptions,
+  type ExecResult,
+} from "./agent/client/index.js";
 export type { PlinthEvent, EventSink } from "./events.js";
 export * from "./errors.js";

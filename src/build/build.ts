@@ -112,7 +112,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       });
       return customize(tree, spec, signal);
     });
-    const kernel = await timed("kernel", () => extractKernel(tree, spec, tmp, signal));
+    const kernel = await timed("kernel", () => extractKernel(tree, spec, tmp, scratch, signal));
     await timed("ext4", async () => {
       if (sde !== undefined) await clampMtimes(tree, sde, signal);
       await makeExt4(tree, path.join(tmp, "rootfs.ext4"), {

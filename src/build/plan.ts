@@ -3,6 +3,8 @@ import type { Spec } from "../spec/schema.js";
 import { UnsupportedError } from "../errors.js";
 import { sha256, stableStringify } from "../util/hash.js";
 import { defaultMirror, securityMirror } from "./bootstrap/mirror.js";
+import { readAgentBundle } from "./customize/agent.js";
+import { MINIMAL_INIT } from "./customize/init.js";
 
 /** Bumped when plinth changes what a stage produces, so old cache entries are not reused. */
 export const STAGE_FORMAT = 1;
@@ -57,7 +59,15 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
   }
   const bootstrap = planBootstrap(spec, options.isRoot ?? process.getuid?.() === 0);
   const specDigest = digestSpec(spec);
-  const kernelCmdline = ["console=ttyS0", "root=/dev/vda", "rw", "panic=-1", spec.kernel.cmdline]
+  const init = spec.init === "minimal" ? `init=${MINIMAL_INIT}` : undefined;
+  const kernelCmdline = [
+    "console=ttyS0",
+    "root=/dev/vda",
+    "rw",
+    "panic=-1",
+    init,
+    spec.kernel.cmdline,
+  ]
     .filter(Boolean)
     .join(" ");
   return {
@@ -80,6 +90,10 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
 export function impliedPackages(spec: Spec): string[] {
   const pkgs: string[] = [];
   if (spec.init === "systemd") pkgs.push("systemd-sysv", "udev");
+  // tini reaps orphans as PID 1; iproute2 applies plinth.ip= from the command line;
+  // the apt variant has no mount(8).
+  if (spec.init === "minimal") pkgs.push("tini", "iproute2", "mount");
+  if (spec.agent) pkgs.push("nodejs");
   const kernelPkg =
     spec.kernel.package ??
     (spec.kernel.path || spec.kernel.url
@@ -146,5 +160,7 @@ export function digestSpec(spec: Spec): string {
       initrd: content(spec.kernel.initrd),
     },
   };
-  return sha256(stableStringify(portable));
+  // The agent is part of the image: a new agent is a new build.
+  const agent = spec.agent ? sha256(readAgentBundle()) : "";
+  return sha256(stableStringify(portable), agent);
 }

@@ -3,6 +3,12 @@ import { Command, CommanderError } from "commander";
 import { registerBuild } from "./commands/build.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerRun } from "./commands/run.js";
+import { registerExec } from "./commands/exec.js";
+import { registerCp } from "./commands/cp.js";
+import { registerPs } from "./commands/ps.js";
+import { registerStop } from "./commands/stop.js";
+import { registerLogs } from "./commands/logs.js";
+import { registerConsole } from "./commands/console.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerSchema } from "./commands/schema.js";
 import { reportError } from "./context.js";
@@ -18,6 +24,12 @@ registerDoctor(program);
 registerValidate(program);
 registerBuild(program);
 registerRun(program);
+registerExec(program);
+registerCp(program);
+registerPs(program);
+registerStop(program);
+registerLogs(program);
+registerConsole(program);
 registerSchema(program);
 
 try {

@@ -1,35 +1,44 @@
 import { readFileSync } from "node:fs";
 import type { Accel } from "./accel.js";
+import type { VmPaths } from "./state.js";
+
+/** The virtio-serial port the guest agent listens on (QEMU); Firecracker uses vsock. */
+export const AGENT_PORT = "org.plinth.agent.0";
 
 export interface QemuConfig {
   accel: Accel;
   kernel: string;
   initrd?: string;
   cmdline: string;
-  /** The VM's writable disk (a qcow2 overlay over the image's rootfs.ext4). */
-  disk: string;
   memMiB: number;
   cpus: number;
-  /** Host TSC frequency, passed to the guest under TCG (see tscArgs). */
+  /** Host TSC frequency, passed to the guest under TCG (see qemuArgv). */
   tscKhz?: number;
+  paths: Pick<VmPaths, "overlay" | "qmp" | "agent" | "console" | "consoleLog">;
 }
 
 /**
- * QEMU's argv for a kernel + ext4 image. Under TCG the guest is told the TSC frequency:
- * calibrating it against an emulated timer sometimes fails ("could not calculate TSC
- * khz") and the guest then stalls for good (4 of 35 boots here; 0 of 23 with this).
+ * QEMU's argv for a kernel + ext4 image on the `microvm` machine: virtio-mmio devices, no
+ * PCI, no firmware option ROMs. The disk is the VM's qcow2 overlay (the image is never
+ * written); the agent's virtio-serial port, the serial console and QMP are Unix sockets in
+ * the VM's state dir, and the console is also logged to a file.
+ *
+ * Under TCG the guest is told the TSC frequency: calibrating it against an emulated timer
+ * sometimes fails ("could not calculate TSC khz") and the guest then stalls for good
+ * (4 of 35 boots here; 0 of 23 with tsc_early_khz).
  */
 export function qemuArgv(c: QemuConfig): string[] {
   const cmdline = [
     c.cmdline,
     ...(c.accel === "tcg" && c.tscKhz ? [`tsc_early_khz=${c.tscKhz}`] : []),
   ].join(" ");
+  const p = c.paths;
   const argv = [
     "qemu-system-x86_64",
     "-accel",
     c.accel,
     "-M",
-    "q35",
+    "microvm,x-option-roms=off,rtc=on",
     "-cpu",
     c.accel === "kvm" ? "host" : "max",
     "-m",
@@ -41,14 +50,27 @@ export function qemuArgv(c: QemuConfig): string[] {
     "-display",
     "none",
     "-no-reboot",
-    "-serial",
-    "stdio",
     "-kernel",
     c.kernel,
     "-append",
     cmdline,
+    "-chardev",
+    `socket,id=con,path=${p.console},server=on,wait=off,logfile=${p.consoleLog},logappend=on`,
+    "-serial",
+    "chardev:con",
+    // cache=unsafe: the overlay is the VM's private scratch disk; flushes buy nothing.
     "-drive",
-    `file=${c.disk},format=qcow2,if=virtio,cache=unsafe`,
+    `id=root,file=${p.overlay},format=qcow2,if=none,cache=unsafe`,
+    "-device",
+    "virtio-blk-device,drive=root",
+    "-device",
+    "virtio-serial-device,max_ports=2",
+    "-chardev",
+    `socket,id=agent,path=${p.agent},server=on,wait=off`,
+    "-device",
+    `virtserialport,chardev=agent,name=${AGENT_PORT}`,
+    "-qmp",
+    `unix:${p.qmp},server=on,wait=off`,
   ];
   if (c.initrd) argv.push("-initrd", c.initrd);
   return argv;

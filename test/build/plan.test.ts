@@ -42,7 +42,8 @@ describe("planBuild", () => {
     ]);
     expect(
       plan(["init=minimal", "users=[]", "kernel.package=linux-image-amd64"]).bootstrap.packages,
-    ).toEqual(["curl", "git", "linux-image-amd64"]);
+    ).toEqual(["curl", "git", "iproute2", "linux-image-amd64", "mount", "tini"]);
+    expect(plan(["agent=true"]).bootstrap.packages).toContain("nodejs");
   });
 
   it("keeps the bootstrap hash when only files, users, services or run steps change", () => {

@@ -1,27 +1,48 @@
 import { describe, expect, it } from "vitest";
 import { hostTscKhz, qemuArgv } from "../../src/vm/qemu-argv.js";
+import { vmPaths } from "../../src/vm/state.js";
 
 const base = {
   kernel: "/k",
   cmdline: "console=ttyS0",
-  disk: "/d.qcow2",
   memMiB: 512,
   cpus: 1,
   tscKhz: 2599998,
+  paths: vmPaths("t"),
 };
+const after = (argv: string[], flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
 
 describe("qemuArgv", () => {
   it("tells a TCG guest the host's TSC frequency", () => {
     const argv = qemuArgv({ ...base, accel: "tcg" });
-    expect(argv[argv.indexOf("-append") + 1]).toBe("console=ttyS0 tsc_early_khz=2599998");
+    expect(after(argv, "-append")).toEqual(["console=ttyS0 tsc_early_khz=2599998"]);
     expect(argv).toEqual(expect.arrayContaining(["-accel", "tcg", "-no-reboot", "-nodefaults"]));
   });
 
   it("passes the host CPU and no TSC override under KVM", () => {
     const argv = qemuArgv({ ...base, accel: "kvm", initrd: "/i" });
-    expect(argv[argv.indexOf("-append") + 1]).toBe("console=ttyS0");
-    expect(argv[argv.indexOf("-cpu") + 1]).toBe("host");
-    expect(argv[argv.indexOf("-initrd") + 1]).toBe("/i");
+    expect(after(argv, "-append")).toEqual(["console=ttyS0"]);
+    expect(after(argv, "-cpu")).toEqual(["host"]);
+    expect(after(argv, "-initrd")).toEqual(["/i"]);
+  });
+
+  it("boots microvm with the overlay, the agent's virtio-serial port, console and QMP sockets", () => {
+    const argv = qemuArgv({ ...base, accel: "tcg" });
+    const p = base.paths;
+    expect(after(argv, "-M")[0]).toMatch(/^microvm,/);
+    expect(after(argv, "-drive")).toEqual([
+      `id=root,file=${p.overlay},format=qcow2,if=none,cache=unsafe`,
+    ]);
+    expect(after(argv, "-device")).toEqual([
+      "virtio-blk-device,drive=root",
+      "virtio-serial-device,max_ports=2",
+      "virtserialport,chardev=agent,name=org.plinth.agent.0",
+    ]);
+    expect(after(argv, "-chardev")).toEqual([
+      `socket,id=con,path=${p.console},server=on,wait=off,logfile=${p.consoleLog},logappend=on`,
+      `socket,id=agent,path=${p.agent},server=on,wait=off`,
+    ]);
+    expect(after(argv, "-qmp")).toEqual([`unix:${p.qmp},server=on,wait=off`]);
   });
 
   it("reads the TSC frequency from /proc/cpuinfo", () => {

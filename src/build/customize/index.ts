@@ -1,5 +1,7 @@
 import type { Spec } from "../../spec/schema.js";
+import { applyAgent } from "./agent.js";
 import { applyFiles } from "./files.js";
+import { applyInit } from "./init.js";
 import { Rootfs } from "./rootfs.js";
 import { applyRunSteps } from "./run-steps.js";
 import { applyServices } from "./services.js";
@@ -29,6 +31,8 @@ export async function customize(
   await applyFiles(fs, spec);
   await applySystem(fs, spec);
   await applyServices(fs, spec);
+  await applyAgent(fs, spec);
+  await applyInit(fs, spec);
   await applyRunSteps(fs, spec);
   const out = await fs.chroot(["dpkg-query", "-W", "-f=${Package}\t${Version}\t${Architecture}\n"]);
   return out

@@ -23,15 +23,14 @@ function unit(name: string): string {
 /** Custom units, then enable / disable / mask, all offline through the image's systemctl. */
 export async function applyServices(fs: Rootfs, spec: Spec): Promise<void> {
   if (spec.init !== "systemd") return;
-  const units = [
-    ...(spec.services.units ?? []),
-    { name: "plinth-ready.service", content: READY_UNIT },
-  ];
-  for (const u of units)
+  // Without the agent, the console marker is how the host knows the guest is up.
+  const ready = spec.agent ? [] : [{ name: "plinth-ready.service", content: READY_UNIT }];
+  const units = [...(spec.services.units ?? []), ...ready];
+  for (const u of units) {
     await fs.write(`/etc/systemd/system/${u.name}`, u.content, { mode: 0o644 });
-  const enable = [...(spec.services.enable ?? []), "plinth-ready.service"];
+  }
   const groups: [string, string[]][] = [
-    ["enable", enable],
+    ["enable", [...(spec.services.enable ?? []), ...ready.map((u) => u.name)]],
     ["disable", spec.services.disable ?? []],
     ["mask", spec.services.mask ?? []],
   ];

@@ -3,6 +3,7 @@ import path from "node:path";
 import { BuildError } from "../../errors.js";
 import type { Spec } from "../../spec/schema.js";
 import { download } from "../../util/download.js";
+import { makeInitramfs } from "./initramfs.js";
 
 export interface KernelArtifacts {
   /** Kernel version string (from the file name), when known. */
@@ -12,13 +13,15 @@ export interface KernelArtifacts {
 }
 
 /**
- * Put the kernel (and initrd) next to the rootfs: from the image's own /boot when the
- * spec installs a kernel package, else the spec's local file or checked download.
+ * Put the kernel and initramfs next to the rootfs: from the image's own /boot when the
+ * spec installs a kernel package, else the spec's local files or checked download (such
+ * a kernel needs its virtio drivers built in, or an initrd from the spec).
  */
 export async function extractKernel(
   tree: string,
   spec: Spec,
   outDir: string,
+  work: string,
   signal?: AbortSignal,
 ): Promise<KernelArtifacts> {
   const kernel = path.join(outDir, "vmlinuz");
@@ -49,12 +52,11 @@ export async function extractKernel(
     );
   }
   await copyFile(path.join(boot, `vmlinuz-${version}`), kernel);
-  const out: KernelArtifacts = { version, kernel };
-  if (files.includes(`initrd.img-${version}`)) {
-    out.initrd = path.join(outDir, "initrd.img");
-    await copyFile(path.join(boot, `initrd.img-${version}`), out.initrd);
-  }
-  return out;
+  // plinth's own initramfs, not the distribution's: a few modules and busybox, so the
+  // guest reaches its root (on virtio-mmio too) without udev or a generic initrd.
+  const initrd = path.join(outDir, "initrd.img");
+  await makeInitramfs(tree, version, initrd, work, signal);
+  return { version, kernel, initrd };
 }
 
 function compareKernelVersions(a: string, b: string): number {

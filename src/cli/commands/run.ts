@@ -1,18 +1,32 @@
 import type { Command } from "commander";
-import { ensureImage } from "../../build/build.js";
-import { resolveImageRef } from "../../store/images.js";
-import { bootToReady } from "../../vm/boot.js";
 import { seconds } from "../../ui/progress.js";
+import { Machine } from "../../vm/machine.js";
 import { makeContext } from "../context.js";
 import { accelOption, collect, positiveInt } from "../options.js";
+import { exitCodeOf, imageFromRef } from "../vm-ref.js";
 
-const isSpec = (ref: string) => /\.ya?ml$/.test(ref);
+interface RunOptions {
+  rm?: boolean;
+  detach?: boolean;
+  name?: string;
+  accel: "auto" | "kvm" | "tcg";
+  mem: number;
+  cpus: number;
+  set: string[];
+  json?: boolean;
+}
 
 export function registerRun(program: Command): void {
   program
     .command("run")
-    .description("boot an image (or build a spec, then boot it) until it is up, then power it off")
+    .description(
+      "boot an image (building a spec first if needed); run a command in it, or just show it comes up",
+    )
     .argument("<image>", "image directory, name[:version] in the store, or a plinth.yaml")
+    .argument("[command...]", "command to run through the agent (after --)")
+    .option("--rm", "remove the VM's state (overlay, console log) when it stops")
+    .option("-d, --detach", "leave the VM running in the background; print its name")
+    .option("--name <name>", "VM name (default: image name + random suffix)")
     .option("--accel <accel>", "auto, kvm or tcg", accelOption, "auto")
     .option("--mem <MiB>", "guest memory", positiveInt, 1024)
     .option("--cpus <n>", "guest vCPUs", positiveInt, 1)
@@ -23,59 +37,69 @@ export function registerRun(program: Command): void {
       [],
     )
     .option("--json", "JSON events on stdout, the result as the last line")
-    .action(
-      async (
-        ref: string,
-        opts: {
-          accel: "auto" | "kvm" | "tcg";
-          mem: number;
-          cpus: number;
-          set: string[];
-          json?: boolean;
-        },
-      ) => {
-        const ctx = makeContext(!!opts.json);
-        const tBuild = performance.now();
-        const imageDir = isSpec(ref)
-          ? (
-              await ensureImage({
-                specFile: ref,
-                sets: opts.set,
-                onEvent: ctx.renderer.onEvent,
-                signal: ctx.signal,
-              })
-            ).imageDir
-          : resolveImageRef(ref);
-        const buildMs = performance.now() - tBuild;
-        ctx.renderer.onEvent({ type: "stage:start", stage: "boot", title: "boot to ready" });
-        const r = await bootToReady({
-          imageDir,
-          accel: opts.accel,
-          memMiB: opts.mem,
-          cpus: opts.cpus,
-          onEvent: ctx.renderer.onEvent,
-          signal: ctx.signal,
-        });
-        ctx.renderer.onEvent({
-          type: "stage:end",
-          stage: "boot",
-          durationMs: r.readyMs,
-          detail: r.accel,
-        });
-        ctx.result(
-          [
-            `${imageDir} came up (${r.accel}${r.attempts > 1 ? `, after ${r.attempts - 1} retried boot(s)` : ""})`,
-            `timings: image ${seconds(buildMs)}, boot-to-ready ${seconds(r.readyMs)} (guest uptime ${r.guestUptimeS ?? "?"} s)`,
-          ],
-          {
-            imageDir,
-            accel: r.accel,
-            buildMs: Math.round(buildMs),
-            readyMs: Math.round(r.readyMs),
-            guestUptimeS: r.guestUptimeS,
-            attempts: r.attempts,
-          },
-        );
-      },
-    );
+    .action(async (ref: string, command: string[], opts: RunOptions) => {
+      const ctx = makeContext(!!opts.json);
+      const emit = ctx.renderer.onEvent;
+      const t0 = performance.now();
+      const image = await imageFromRef(ref, { sets: opts.set, onEvent: emit, signal: ctx.signal });
+      const imageMs = performance.now() - t0;
+      emit({ type: "stage:start", stage: "boot", title: "boot" });
+      const vm = await Machine.start({
+        image: image.imageDir,
+        name: opts.name,
+        accel: opts.accel,
+        memMiB: opts.mem,
+        cpus: opts.cpus,
+        detach: opts.detach,
+        onEvent: emit,
+        signal: ctx.signal,
+      });
+      const boot = vm.boot!;
+      emit({
+        type: "stage:end",
+        stage: "boot",
+        durationMs: boot.readyMs,
+        detail: `${vm.config.accel}, ${vm.hasAgent ? "agent ready" : "ready marker"}`,
+      });
+      const timings: Record<string, number> = {
+        imageMs: Math.round(imageMs),
+        bootMs: Math.round(boot.readyMs),
+      };
+      if (opts.detach) {
+        ctx.result([vm.name], { name: vm.name, ...timings, attempts: boot.attempts });
+        return;
+      }
+      let exitCode = 0;
+      try {
+        if (command.length) {
+          const client = await vm.agent();
+          const tExec = performance.now();
+          const r = await client.exec(command, {
+            onStdout: (b) => (opts.json ? undefined : process.stdout.write(b)),
+            onStderr: (b) => (opts.json ? undefined : process.stderr.write(b)),
+            buffer: !!opts.json,
+            signal: ctx.signal,
+          });
+          timings.execMs = Math.round(performance.now() - tExec);
+          exitCode = exitCodeOf(r);
+          if (opts.json) Object.assign(timings, { stdout: r.stdout, stderr: r.stderr });
+        }
+      } finally {
+        const tStop = performance.now();
+        await vm.stop();
+        timings.stopMs = Math.round(performance.now() - tStop);
+        if (opts.rm) await vm.remove();
+      }
+      const line = [
+        `image ${seconds(timings.imageMs!)}${image.reused ? " (up to date)" : ""}`,
+        `boot-to-${vm.hasAgent ? "agent-ready" : "ready"} ${seconds(timings.bootMs!)} (${vm.config.accel}${boot.attempts > 1 ? `, ${boot.attempts - 1} retried` : ""})`,
+        ...(timings.execMs !== undefined ? [`exec ${timings.execMs} ms`] : []),
+        `stop ${seconds(timings.stopMs!)}`,
+      ].join(", ");
+      ctx.renderer.close();
+      if (opts.json)
+        ctx.result([], { name: vm.name, exitCode, attempts: boot.attempts, ...timings });
+      else process.stderr.write(`plinth: ${vm.name}: ${line}\n`);
+      process.exitCode = exitCode;
+    });
 }

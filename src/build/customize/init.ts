@@ -1,0 +1,62 @@
+import type { Spec } from "../../spec/schema.js";
+import { AGENT_COMMAND } from "./agent.js";
+import type { Rootfs } from "./rootfs.js";
+import { READY_MARKER } from "./services.js";
+
+export const PLINTH_LIB = "/usr/lib/plinth";
+export const MINIMAL_INIT = `${PLINTH_LIB}/init`;
+
+/**
+ * PID 1 of `init: minimal` images, run by the initramfs's switch_root. It does the
+ * little systemd would have done, then hands PID 1 to tini, which reaps orphans (Node
+ * only waits for its own children) and runs the agent, restarting it if it exits.
+ * Kernel command line: plinth.hostname=, plinth.ip=ADDR/PREFIX, plinth.gateway=, plinth.dns=.
+ */
+export function minimalInitScript(command: string): string {
+  return `#!/bin/sh
+# plinth minimal init: mounts, hostname, network from the kernel command line, then the agent.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+mountpoint -q /proc || mount -t proc proc /proc
+mountpoint -q /sys || mount -t sysfs sys /sys
+mountpoint -q /dev || mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm /run /tmp
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=0755 tmpfs /run
+# udev is not running: name the virtio-serial ports the way its rules would.
+mkdir -p /dev/virtio-ports
+for p in /sys/class/virtio-ports/*; do
+  [ -r "$p/name" ] && ln -sf "../\${p##*/}" "/dev/virtio-ports/$(cat "$p/name")"
+done
+hostname=""; ip=""; gateway=""; dns=""
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    plinth.hostname=*) hostname="\${arg#*=}";;
+    plinth.ip=*) ip="\${arg#*=}";;
+    plinth.gateway=*) gateway="\${arg#*=}";;
+    plinth.dns=*) dns="\${arg#*=}";;
+  esac
+done
+[ -n "$hostname" ] || hostname="$(cat /etc/hostname 2>/dev/null)"
+[ -n "$hostname" ] && echo "$hostname" > /proc/sys/kernel/hostname
+if command -v ip >/dev/null; then
+  ip link set lo up
+  if [ -n "$ip" ]; then
+    ip link set eth0 up && ip addr add "$ip" dev eth0
+    [ -n "$gateway" ] && ip route add default via "$gateway"
+  fi
+fi
+[ -n "$dns" ] && echo "nameserver $dns" > /etc/resolv.conf
+echo "plinth-init: starting agent"
+exec /usr/bin/tini -- /bin/sh -c 'while :; do ${command}; sleep 0.2; done'
+`;
+}
+
+export async function applyInit(fs: Rootfs, spec: Spec): Promise<void> {
+  if (spec.init !== "minimal") return;
+  // Without the agent there is nothing to serve: say "ready" on the console and idle.
+  const command = spec.agent
+    ? AGENT_COMMAND
+    : `read up _ < /proc/uptime; echo "${READY_MARKER} $up" > /dev/console; exec sleep infinity`;
+  await fs.write(MINIMAL_INIT, minimalInitScript(command), { mode: 0o755 });
+}

@@ -1,0 +1,361 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, openSync, closeSync, statSync, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import { AgentClient } from "../agent/client/index.js";
+import { READY_MARKER } from "../build/customize/index.js";
+import { BootError, PlinthError } from "../errors.js";
+import { noEvents, type EventSink } from "../events.js";
+import { run } from "../host/exec.js";
+import { requireTools } from "../host/tools.js";
+import { readMetadata, type ImageMetadata } from "../image/metadata.js";
+import { chooseAccel, type AccelRequest } from "./accel.js";
+import { hostTscKhz, qemuArgv } from "./qemu-argv.js";
+import { Qmp } from "./qmp.js";
+import {
+  claimVm,
+  isAlive,
+  readVm,
+  removeVm,
+  vmPaths,
+  writeVm,
+  type VmConfig,
+  type VmPaths,
+} from "./state.js";
+
+export interface StartOptions {
+  /** Image directory (holding metadata.json). */
+  image: string;
+  name?: string;
+  accel?: AccelRequest;
+  memMiB?: number;
+  cpus?: number;
+  /** Outlive this process (`plinth run -d`); otherwise QEMU is killed when this process dies. */
+  detach?: boolean;
+  /** Per boot attempt. */
+  readyTimeoutMs?: number;
+  /** Kill and retry a guest whose console is silent this long before it is ready. */
+  silenceMs?: number;
+  retries?: number;
+  onEvent?: EventSink;
+  signal?: AbortSignal;
+}
+
+export interface BootReport {
+  /** Host wall time from starting QEMU to the agent answering (or the ready marker). */
+  readyMs: number;
+  attempts: number;
+}
+
+/**
+ * One VM: a QEMU process, its state dir under $PLINTH_HOME/vms/<name>, and the agent
+ * channel. Start boots until the guest agent answers hello (images without the agent:
+ * until the ready marker on the console). Stop is agent shutdown → ACPI power-off → kill.
+ */
+export class Machine {
+  private client: AgentClient | undefined;
+
+  private constructor(
+    readonly config: VmConfig,
+    readonly paths: VmPaths,
+    readonly meta: ImageMetadata,
+    private child: ChildProcess | undefined,
+  ) {}
+
+  /** How the boot went; set by `start`, absent after `attach`. */
+  boot?: BootReport;
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  get hasAgent(): boolean {
+    return this.meta.agent;
+  }
+
+  static async start(o: StartOptions): Promise<Machine> {
+    requireTools(["qemu-system-x86_64", "qemu-img", "setpriv"]);
+    const emit = o.onEvent ?? noEvents;
+    const meta = await readMetadata(o.image);
+    const kernel = path.join(o.image, "vmlinuz");
+    const accel = await chooseAccel(o.accel ?? "auto", kernel);
+    const name = o.name ?? `${meta.name}-${randomBytes(3).toString("hex")}`;
+    const paths = await claimVm(name);
+    const config: VmConfig = {
+      name,
+      image: o.image,
+      imageName: meta.name,
+      imageVersion: meta.version,
+      accel,
+      memMiB: o.memMiB ?? 1024,
+      cpus: o.cpus ?? 1,
+      detached: !!o.detach,
+      created: new Date().toISOString(),
+      status: "running",
+    };
+    const argv = qemuArgv({
+      accel,
+      kernel,
+      initrd: meta.artifacts.some((a) => a.kind === "initrd")
+        ? path.join(o.image, "initrd.img")
+        : undefined,
+      cmdline: meta.kernel.cmdline,
+      memMiB: config.memMiB,
+      cpus: config.cpus,
+      tscKhz: hostTscKhz(),
+      paths,
+    });
+    const retries = o.retries ?? 2;
+    let why = "";
+    try {
+      for (let attempt = 1; attempt <= retries + 1; attempt++) {
+        if (o.signal?.aborted) break;
+        await rm(paths.overlay, { force: true });
+        await rm(paths.consoleLog, { force: true });
+        await run(
+          [
+            "qemu-img",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            "raw",
+            "-b",
+            path.resolve(o.image, "rootfs.ext4"),
+            paths.overlay,
+          ],
+          { stage: "boot" },
+        );
+        const t0 = performance.now();
+        const child = spawnQemu(argv, paths, !!o.detach);
+        config.pid = child.pid;
+        await writeVm(config);
+        const m = new Machine(config, paths, meta, o.detach ? undefined : child);
+        const outcome = await m.waitReady(child, o);
+        if (outcome.ok) {
+          if (o.detach) child.unref();
+          m.boot = { readyMs: performance.now() - t0, attempts: attempt };
+          return m;
+        }
+        why = outcome.why;
+        await m.kill();
+        emit({
+          type: "log",
+          level: "warn",
+          message: `boot attempt ${attempt} failed (${why}); ${attempt <= retries ? "retrying" : "giving up"}`,
+        });
+      }
+    } catch (error) {
+      await killPid(config.pid);
+      await removeVm(name);
+      throw error;
+    }
+    const tail = consoleTail(paths.consoleLog);
+    await removeVm(name);
+    if (o.signal?.aborted) throw new PlinthError("CANCELLED", "Cancelled while booting.");
+    throw new BootError(
+      `The guest did not come up after ${retries + 1} attempts (${why}).`,
+      `Last console lines:\n${tail}`,
+    );
+  }
+
+  /** A running VM started by another plinth process. */
+  static async attach(name: string): Promise<Machine> {
+    const config = readVm(name);
+    if (!isAlive(config.pid)) {
+      await removeVm(name);
+      throw new PlinthError("VM_GONE", `VM "${name}" is not running any more.`);
+    }
+    return new Machine(config, vmPaths(name), await readMetadata(config.image), undefined);
+  }
+
+  private async waitReady(
+    child: ChildProcess,
+    o: StartOptions,
+  ): Promise<{ ok: true } | { ok: false; why: string }> {
+    const readyTimeoutMs = o.readyTimeoutMs ?? 180_000;
+    const silenceMs = o.silenceMs ?? 45_000;
+    const ac = new AbortController();
+    const stopOn = (signal?: AbortSignal) =>
+      signal?.addEventListener("abort", () => ac.abort(), { once: true });
+    stopOn(o.signal);
+    const exited = new Promise<{ ok: false; why: string }>((resolve) =>
+      child.once("exit", (code, sig) =>
+        resolve({ ok: false, why: `qemu exited (${code ?? sig}): ${qemuError(this.paths)}` }),
+      ),
+    );
+    const watchdog = new Promise<{ ok: false; why: string }>((resolve) => {
+      const t0 = performance.now();
+      let size = -1;
+      let lastGrowth = t0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        const s = existsSync(this.paths.consoleLog) ? statSync(this.paths.consoleLog).size : 0;
+        if (s !== size) [size, lastGrowth] = [s, now];
+        const why = ac.signal.aborted
+          ? "cancelled"
+          : now - lastGrowth > silenceMs
+            ? `console silent for ${silenceMs / 1000} s`
+            : now - t0 > readyTimeoutMs
+              ? `not ready after ${readyTimeoutMs / 1000} s`
+              : undefined;
+        if (why) resolve({ ok: false, why });
+      }, 250);
+      ac.signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+    });
+    const ready = this.meta.agent
+      ? this.connectAgent(readyTimeoutMs, ac.signal).then(() => ({ ok: true as const }))
+      : waitForMarker(this.paths.consoleLog, ac.signal).then(() => ({ ok: true as const }));
+    try {
+      return await Promise.race([ready, exited, watchdog]);
+    } catch (error) {
+      return { ok: false, why: error instanceof Error ? error.message : String(error) };
+    } finally {
+      ac.abort();
+    }
+  }
+
+  private async connectAgent(timeoutMs: number, signal?: AbortSignal): Promise<AgentClient> {
+    const sock = await connectUnix(this.paths.agent, signal);
+    // QEMU holds bytes for a port the guest has not opened yet, so one hello is enough:
+    // it is answered as soon as the agent starts reading.
+    this.client = await AgentClient.connect(sock, {
+      timeoutMs,
+      retryMs: timeoutMs,
+      clientName: `plinth vm ${this.name}`,
+    });
+    return this.client;
+  }
+
+  /** The agent client, connected on first use. */
+  async agent(): Promise<AgentClient> {
+    if (!this.meta.agent) {
+      throw new PlinthError(
+        "NO_AGENT",
+        `Image ${this.meta.name} ${this.meta.version} has no agent (spec: agent: true).`,
+      );
+    }
+    return this.client ?? this.connectAgent(30_000);
+  }
+
+  /** Agent shutdown → ACPI power-off → SIGKILL, each given part of `timeoutMs`. */
+  async stop(timeoutMs = 15_000): Promise<"agent" | "acpi" | "killed" | "gone"> {
+    const pid = this.config.pid;
+    if (!isAlive(pid)) return "gone";
+    await writeVm({ ...this.config, status: "exited" });
+    const step = timeoutMs / 3;
+    if (this.meta.agent) {
+      try {
+        const client = this.client ?? (await withTimeout(this.connectAgent(step), step));
+        await withTimeout(client.shutdown(), step);
+        if (await waitExit(pid, step)) return "agent";
+      } catch {
+        // fall through to ACPI
+      }
+    }
+    try {
+      const qmp = await Qmp.connect(this.paths.qmp, step);
+      await qmp.execute("system_powerdown");
+      qmp.close();
+      if (await waitExit(pid, step)) return "acpi";
+    } catch {
+      // fall through to kill
+    }
+    await this.kill();
+    return "killed";
+  }
+
+  async kill(): Promise<void> {
+    await this.client?.close().catch(() => undefined);
+    this.client = undefined;
+    await killPid(this.config.pid);
+    this.child = undefined;
+  }
+
+  /** Remove the VM's state dir (overlay, sockets, console log). */
+  async remove(): Promise<void> {
+    await this.client?.close().catch(() => undefined);
+    await removeVm(this.name);
+  }
+}
+
+function spawnQemu(argv: string[], paths: VmPaths, detach: boolean): ChildProcess {
+  const log = openSync(path.join(paths.dir, "qemu.log"), "w");
+  // Attached VMs get SIGKILL when this process dies, however it dies: no orphans.
+  const full = detach ? argv : ["setpriv", "--pdeathsig", "KILL", "--", ...argv];
+  const child = spawn(full[0]!, full.slice(1), {
+    detached: detach,
+    stdio: ["ignore", "ignore", log],
+  });
+  closeSync(log);
+  return child;
+}
+
+function qemuError(paths: VmPaths): string {
+  try {
+    return readFileSync(path.join(paths.dir, "qemu.log"), "utf8").trim().split("\n")[0] ?? "";
+  } catch {
+    return "";
+  }
+}
+
+export function consoleTail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+async function waitForMarker(file: string, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    if (existsSync(file) && readFileSync(file, "utf8").includes(READY_MARKER)) return;
+    await sleep(100);
+  }
+  throw new Error("cancelled");
+}
+
+async function connectUnix(file: string, signal?: AbortSignal): Promise<net.Socket> {
+  for (;;) {
+    if (signal?.aborted) throw new Error("cancelled");
+    if (existsSync(file)) {
+      const sock = await new Promise<net.Socket | undefined>((resolve) => {
+        const s = net.connect(file);
+        s.once("connect", () => resolve(s));
+        s.once("error", () => resolve(undefined));
+      });
+      if (sock) return sock;
+    }
+    await sleep(50);
+  }
+}
+
+async function waitExit(pid: number | undefined, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await sleep(100);
+  }
+  return !isAlive(pid);
+}
+
+async function killPid(pid: number | undefined): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid!, "SIGKILL");
+  } catch {
+    return;
+  }
+  await waitExit(pid, 5000);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([p, sleep(ms).then(() => Promise.reject(new Error("timeout")))]);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
