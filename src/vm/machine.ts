@@ -39,6 +39,8 @@ export interface StartOptions {
   /** Kill and retry a guest whose console is silent this long before it is ready. */
   silenceMs?: number;
   retries?: number;
+  /** Extra virtio-serial ports (benchmarks: a raw echo channel, qemu-guest-agent). */
+  extraPorts?: string[];
   onEvent?: EventSink;
   signal?: AbortSignal;
 }
@@ -106,6 +108,7 @@ export class Machine {
       cpus: config.cpus,
       tscKhz: hostTscKhz(),
       paths,
+      extraPorts: o.extraPorts,
     });
     const retries = o.retries ?? 2;
     let why = "";
@@ -207,7 +210,7 @@ export class Machine {
       ac.signal.addEventListener("abort", () => clearInterval(timer), { once: true });
     });
     const ready = this.meta.agent
-      ? this.connectAgent(readyTimeoutMs, ac.signal).then(() => ({ ok: true as const }))
+      ? this.connectAgent(readyTimeoutMs, ac.signal, true).then(() => ({ ok: true as const }))
       : waitForMarker(this.paths.consoleLog, ac.signal).then(() => ({ ok: true as const }));
     try {
       return await Promise.race([ready, exited, watchdog]);
@@ -218,13 +221,18 @@ export class Machine {
     }
   }
 
-  private async connectAgent(timeoutMs: number, signal?: AbortSignal): Promise<AgentClient> {
+  private async connectAgent(
+    timeoutMs: number,
+    signal?: AbortSignal,
+    firstBoot = false,
+  ): Promise<AgentClient> {
     const sock = await connectUnix(this.paths.agent, signal);
-    // QEMU holds bytes for a port the guest has not opened yet, so one hello is enough:
-    // it is answered as soon as the agent starts reading.
+    // At first boot QEMU holds our bytes until the agent opens its port, so one hello is
+    // enough. On a later connection the agent may still be finishing the previous host's
+    // session: hello is then retried, with padding that resynchronises the stream.
     this.client = await AgentClient.connect(sock, {
       timeoutMs,
-      retryMs: timeoutMs,
+      retryMs: firstBoot ? timeoutMs : 1000,
       clientName: `plinth vm ${this.name}`,
     });
     return this.client;
@@ -241,31 +249,44 @@ export class Machine {
     return this.client ?? this.connectAgent(30_000);
   }
 
-  /** Agent shutdown → ACPI power-off → SIGKILL, each given part of `timeoutMs`. */
-  async stop(timeoutMs = 15_000): Promise<"agent" | "acpi" | "killed" | "gone"> {
+  /**
+   * Agent shutdown → ACPI power-off → SIGKILL. Whichever request is accepted gets the
+   * rest of `timeoutMs` to finish (a systemd guest under TCG takes seconds to power off).
+   */
+  async stop(timeoutMs = 30_000): Promise<"agent" | "acpi" | "killed" | "gone"> {
     const pid = this.config.pid;
     if (!isAlive(pid)) return "gone";
     await writeVm({ ...this.config, status: "exited" });
-    const step = timeoutMs / 3;
+    const deadline = performance.now() + timeoutMs;
+    const left = () => Math.max(0, deadline - performance.now());
+    const requests: ["agent" | "acpi", () => Promise<unknown>][] = [
+      ["acpi", () => this.acpiPowerdown()],
+    ];
     if (this.meta.agent) {
-      try {
-        const client = this.client ?? (await withTimeout(this.connectAgent(step), step));
-        await withTimeout(client.shutdown(), step);
-        if (await waitExit(pid, step)) return "agent";
-      } catch {
-        // fall through to ACPI
-      }
+      requests.unshift([
+        "agent",
+        async () => (this.client ?? (await this.connectAgent(5000))).shutdown(),
+      ]);
     }
-    try {
-      const qmp = await Qmp.connect(this.paths.qmp, step);
-      await qmp.execute("system_powerdown");
-      qmp.close();
-      if (await waitExit(pid, step)) return "acpi";
-    } catch {
-      // fall through to kill
+    for (const [how, request] of requests) {
+      try {
+        await withTimeout(request(), Math.min(5000, left()));
+      } catch {
+        continue; // not accepted: try the next way
+      }
+      if (await waitExit(pid, left())) return how;
     }
     await this.kill();
     return "killed";
+  }
+
+  private async acpiPowerdown(): Promise<void> {
+    const qmp = await Qmp.connect(this.paths.qmp, 5000);
+    try {
+      await qmp.execute("system_powerdown");
+    } finally {
+      qmp.close();
+    }
   }
 
   async kill(): Promise<void> {

@@ -14,7 +14,14 @@ export interface QemuConfig {
   cpus: number;
   /** Host TSC frequency, passed to the guest under TCG (see qemuArgv). */
   tscKhz?: number;
-  paths: Pick<VmPaths, "overlay" | "qmp" | "agent" | "console" | "consoleLog">;
+  paths: Pick<VmPaths, "dir" | "overlay" | "qmp" | "agent" | "console" | "consoleLog">;
+  /** More virtio-serial ports, each a Unix socket `port-<name>.sock` in the state dir. */
+  extraPorts?: string[];
+}
+
+/** Host socket of an extra virtio-serial port. */
+export function portSocket(dir: string, name: string): string {
+  return `${dir}/port-${name}.sock`;
 }
 
 /**
@@ -28,50 +35,34 @@ export interface QemuConfig {
  * (4 of 35 boots here; 0 of 23 with tsc_early_khz).
  */
 export function qemuArgv(c: QemuConfig): string[] {
-  const cmdline = [
-    c.cmdline,
-    ...(c.accel === "tcg" && c.tscKhz ? [`tsc_early_khz=${c.tscKhz}`] : []),
-  ].join(" ");
+  const tsc = c.accel === "tcg" && c.tscKhz ? [`tsc_early_khz=${c.tscKhz}`] : [];
   const p = c.paths;
+  const ports = c.extraPorts ?? [];
+  // prettier-ignore
   const argv = [
     "qemu-system-x86_64",
-    "-accel",
-    c.accel,
-    "-M",
-    "microvm,x-option-roms=off,rtc=on",
-    "-cpu",
-    c.accel === "kvm" ? "host" : "max",
-    "-m",
-    String(c.memMiB),
-    "-smp",
-    String(c.cpus),
-    "-nodefaults",
-    "-no-user-config",
-    "-display",
-    "none",
-    "-no-reboot",
-    "-kernel",
-    c.kernel,
-    "-append",
-    cmdline,
-    "-chardev",
-    `socket,id=con,path=${p.console},server=on,wait=off,logfile=${p.consoleLog},logappend=on`,
-    "-serial",
-    "chardev:con",
+    "-accel", c.accel,
+    "-M", "microvm,x-option-roms=off,rtc=on",
+    "-cpu", c.accel === "kvm" ? "host" : "max",
+    "-m", String(c.memMiB),
+    "-smp", String(c.cpus),
+    "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+    "-kernel", c.kernel,
+    "-append", [c.cmdline, ...tsc].join(" "),
+    "-chardev", `socket,id=con,path=${p.console},server=on,wait=off,logfile=${p.consoleLog},logappend=on`,
+    "-serial", "chardev:con",
     // cache=unsafe: the overlay is the VM's private scratch disk; flushes buy nothing.
-    "-drive",
-    `id=root,file=${p.overlay},format=qcow2,if=none,cache=unsafe`,
-    "-device",
-    "virtio-blk-device,drive=root",
-    "-device",
-    "virtio-serial-device,max_ports=2",
-    "-chardev",
-    `socket,id=agent,path=${p.agent},server=on,wait=off`,
-    "-device",
-    `virtserialport,chardev=agent,name=${AGENT_PORT}`,
-    "-qmp",
-    `unix:${p.qmp},server=on,wait=off`,
+    "-drive", `id=root,file=${p.overlay},format=qcow2,if=none,cache=unsafe`,
+    "-device", "virtio-blk-device,drive=root",
+    "-device", `virtio-serial-device,max_ports=${2 + ports.length}`,
+    "-chardev", `socket,id=agent,path=${p.agent},server=on,wait=off`,
+    "-device", `virtserialport,chardev=agent,name=${AGENT_PORT}`,
+    "-qmp", `unix:${p.qmp},server=on,wait=off`,
   ];
+  ports.forEach((name, i) => {
+    argv.push("-chardev", `socket,id=port${i},path=${portSocket(p.dir, name)},server=on,wait=off`);
+    argv.push("-device", `virtserialport,chardev=port${i},name=${name}`);
+  });
   if (c.initrd) argv.push("-initrd", c.initrd);
   return argv;
 }

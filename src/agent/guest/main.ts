@@ -61,12 +61,13 @@ async function main(): Promise<number> {
   if (setThreadpool) delete baseEnv.UV_THREADPOOL_SIZE;
   const agent = new Agent({ log, baseEnv });
   const transport = openTransport(options, log);
+  blockingReads = options.transport.kind === "virtio";
   if (process.pid !== 1) {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       process.once(signal, () => {
         transport.close();
         agent.close();
-        process.exit(0);
+        exitNow(0);
       });
     }
   }
@@ -76,10 +77,22 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/**
+ * Exit without waiting for libuv's thread pool: a pool thread blocked in read() on the
+ * virtio port never returns, and a normal exit joins it, hanging forever (systemd then
+ * waits on us at shutdown). SIGKILL to ourselves cannot hang.
+ */
+let blockingReads = false;
+
+function exitNow(code: number): void {
+  if (!blockingReads) process.exit(code);
+  process.kill(process.pid, "SIGKILL");
+}
+
 main().then(
-  (code) => process.exit(code),
+  (code) => exitNow(code),
   (error: unknown) => {
     process.stderr.write(`plinth-agent: ${(error as Error).stack ?? String(error)}\n`);
-    process.exit(1);
+    exitNow(1);
   },
 );

@@ -14,13 +14,15 @@ export const AGENT_COMMAND = `/usr/bin/node ${AGENT_PATH} --pid1 quiet`;
 const AGENT_UNIT = `[Unit]
 Description=plinth guest agent
 DefaultDependencies=no
-After=systemd-udevd.service
-Before=sysinit.target
+Before=sysinit.target shutdown.target
+Conflicts=shutdown.target
 
 [Service]
 ExecStart=${AGENT_COMMAND}
 Restart=always
 RestartSec=200ms
+# One vCPU is shared with the rest of the boot: the agent goes first.
+Nice=-15
 
 [Install]
 WantedBy=sysinit.target

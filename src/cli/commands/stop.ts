@@ -9,7 +9,7 @@ export function registerStop(program: Command): void {
     .description("stop a VM (agent shutdown, then ACPI power-off, then kill) and remove its state")
     .argument("<vm...>", "VM names")
     .option("--keep", "keep the VM's state (overlay, console log) for `plinth logs` / `ps -a`")
-    .option("-t, --timeout <seconds>", "time for a clean shutdown before killing", "15")
+    .option("-t, --timeout <seconds>", "time for a clean shutdown before killing", "30")
     .action(async (names: string[], opts: { keep?: boolean; timeout: string }) => {
       const ctx = makeContext(false);
       const lines: string[] = [];
