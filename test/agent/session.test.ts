@@ -15,6 +15,7 @@ import {
   FrameType,
   MAX_FRAME_SIZE,
   PROTOCOL_VERSION,
+  INITIAL_WINDOW,
 } from "../../src/agent/protocol/constants.js";
 import { encodeFrame, encodeHeader, encodeJson } from "../../src/agent/protocol/frame.js";
 import { parseOsRelease } from "../../src/agent/guest/ops/info.js";
@@ -205,7 +206,9 @@ describe("malformed input", () => {
     raw.request(30, { op: "exec", argv: ["sleep", "5"], stdin: true });
     const chunk = Buffer.alloc(64 * 1024);
     // sleep reads nothing: only the pipe's buffer takes some, the rest is beyond any credit.
-    for (let i = 0; i < 12; i++) raw.send(encodeFrame(FrameType.DATA, 30, chunk, Channel.STDIN));
+    const frames = Math.ceil((INITIAL_WINDOW + 1024 * 1024) / chunk.length);
+    for (let i = 0; i < frames; i++)
+      raw.send(encodeFrame(FrameType.DATA, 30, chunk, Channel.STDIN));
     const reply = await raw.next((f) => f.id === 30 && f.type === FrameType.ERROR);
     expect(json(reply).code).toBe("FLOW_CONTROL");
     await ping(raw, 31);

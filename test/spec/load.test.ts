@@ -181,4 +181,11 @@ outputs: [ext4, vmdk]
       "a spec must be a YAML mapping",
     );
   });
+
+  it("refuses services with the minimal init", () => {
+    const r = diags({ "plinth.yaml": GOOD + "init: minimal\nservices:\n  enable: [ssh]\n" });
+    expect(r.lines).toEqual([
+      "plinth.yaml:8:11: services need `init: systemd`; the minimal init runs only the agent",
+    ]);
+  });
 });

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Duplex } from "node:stream";
 import { DATA_CHUNK_SIZE } from "../protocol/constants.js";
 import { joinStreams } from "./join-streams.js";
+import { PortReader } from "./port-reader.js";
 import { whenClosed, type Transport } from "./transport.js";
 
 export const DEFAULT_PORT = "/dev/virtio-ports/org.plinth.agent.0";
@@ -60,9 +61,16 @@ function openFd(file: string): Promise<number> {
   );
 }
 
-/** A Duplex over one read-write fd of a character device, with fs streams. */
-export function fdDuplex(fd: number, file: string): Duplex {
-  const readable = createReadStream(file, { fd, autoClose: false, highWaterMark: DATA_CHUNK_SIZE });
+/**
+ * A Duplex over one read-write fd of a character device: writes through an fs stream,
+ * reads through `reader` (a worker's blocking loop, which then owns and closes the fd)
+ * when given, else through an fs stream.
+ */
+export function fdDuplex(fd: number, file: string, reader?: PortReader): Duplex {
+  const read = reader?.read(fd);
+  const readable =
+    read?.readable ??
+    createReadStream(file, { fd, autoClose: false, highWaterMark: DATA_CHUNK_SIZE });
   const writable = createWriteStream(file, { fd, autoClose: false });
   let closed = false;
   return joinStreams(readable, writable, () => {
@@ -70,6 +78,7 @@ export function fdDuplex(fd: number, file: string): Duplex {
     writable.destroy();
     if (closed) return;
     closed = true;
+    if (read) return read.cancel();
     // Synchronously: the threadpool may be busy with a read blocked on this very fd.
     try {
       closeSync(fd);
@@ -94,6 +103,7 @@ export function virtioSerialTransport(options: VirtioSerialOptions): Transport {
   const log = options.log ?? (() => {});
   let closed = false;
   let current: Duplex | undefined;
+  const reader = new PortReader();
   return {
     name: `virtio-serial ${options.path}`,
     async *connections() {
@@ -103,7 +113,7 @@ export function virtioSerialTransport(options: VirtioSerialOptions): Transport {
         let io: Duplex;
         try {
           const file = await resolvePortPath(options.path, options.sysfsRoot, options.devRoot);
-          io = fdDuplex(await openFd(file), file);
+          io = fdDuplex(await openFd(file), file, reader);
           lastError = "";
         } catch (error) {
           const message = (error as Error).message;

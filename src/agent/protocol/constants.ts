@@ -29,7 +29,7 @@ export const DATA_CHUNK_SIZE = 64 * 1024;
  * Bytes a sender may put on a stream before the receiver grants more (CREDIT frames).
  * Receivers grant in steps of a quarter window, after the bytes were consumed.
  */
-export const INITIAL_WINDOW = 256 * 1024;
+export const INITIAL_WINDOW = 2048 * 1024;
 
 /** Entries per DATA frame of a directory listing. */
 export const LIST_BATCH = 256;

@@ -13,23 +13,23 @@ export const MINIMAL_INIT = `${PLINTH_LIB}/init`;
  * Kernel command line: plinth.hostname=, plinth.ip=ADDR/PREFIX, plinth.gateway=, plinth.dns=.
  */
 export function minimalInitScript(command: string): string {
+  // Every external command costs a fork+exec (~25 ms under TCG): builtins where possible,
+  // and what the agent does not need in its first second runs in the background.
   return `#!/bin/sh
-# plinth minimal init: mounts, hostname, network from the kernel command line, then the agent.
+# plinth minimal init: mounts, hostname and network from the kernel command line, then the agent.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-mountpoint -q /proc || mount -t proc proc /proc
-mountpoint -q /sys || mount -t sysfs sys /sys
-mountpoint -q /dev || mount -t devtmpfs dev /dev
-mkdir -p /dev/pts /dev/shm /run /tmp
+mounted=" "
+[ -r /proc/mounts ] || mount -t proc proc /proc
+while read -r _ mnt _; do mounted="$mounted$mnt "; done < /proc/mounts
+case "$mounted" in *" /sys "*) ;; *) mount -t sysfs sys /sys;; esac
+case "$mounted" in *" /dev "*) ;; *) mount -t devtmpfs dev /dev;; esac
+mkdir -p /dev/pts /dev/shm /run
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /run
-# udev is not running: name the virtio-serial ports the way its rules would.
-mkdir -p /dev/virtio-ports
-for p in /sys/class/virtio-ports/*; do
-  [ -r "$p/name" ] && ln -sf "../\${p##*/}" "/dev/virtio-ports/$(cat "$p/name")"
-done
+read -r cmdline < /proc/cmdline
 hostname=""; ip=""; gateway=""; dns=""
-for arg in $(cat /proc/cmdline); do
+for arg in $cmdline; do
   case "$arg" in
     plinth.hostname=*) hostname="\${arg#*=}";;
     plinth.ip=*) ip="\${arg#*=}";;
@@ -37,16 +37,23 @@ for arg in $(cat /proc/cmdline); do
     plinth.dns=*) dns="\${arg#*=}";;
   esac
 done
-[ -n "$hostname" ] || hostname="$(cat /etc/hostname 2>/dev/null)"
+[ -z "$hostname" ] && [ -r /etc/hostname ] && read -r hostname < /etc/hostname
 [ -n "$hostname" ] && echo "$hostname" > /proc/sys/kernel/hostname
-if command -v ip >/dev/null; then
-  ip link set lo up
-  if [ -n "$ip" ]; then
-    ip link set eth0 up && ip addr add "$ip" dev eth0
-    [ -n "$gateway" ] && ip route add default via "$gateway"
+(
+  # udev is not running: name the virtio-serial ports the way its rules would.
+  mkdir -p /dev/virtio-ports
+  for p in /sys/class/virtio-ports/*; do
+    [ -r "$p/name" ] && read -r name < "$p/name" && ln -sf "../\${p##*/}" "/dev/virtio-ports/$name"
+  done
+  if command -v ip >/dev/null; then
+    ip link set lo up
+    if [ -n "$ip" ]; then
+      ip link set eth0 up && ip addr add "$ip" dev eth0
+      [ -n "$gateway" ] && ip route add default via "$gateway"
+    fi
   fi
-fi
-[ -n "$dns" ] && echo "nameserver $dns" > /etc/resolv.conf
+  [ -n "$dns" ] && echo "nameserver $dns" > /etc/resolv.conf
+) &
 echo "plinth-init: starting agent"
 exec /usr/bin/tini -- /bin/sh -c 'while :; do ${command}; sleep 0.2; done'
 `;
