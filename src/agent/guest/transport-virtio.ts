@@ -1,10 +1,9 @@
-import { closeSync, createReadStream, createWriteStream, open } from "node:fs";
+import { closeSync, createWriteStream, open } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Duplex } from "node:stream";
-import { DATA_CHUNK_SIZE } from "../protocol/constants.js";
 import { joinStreams } from "./join-streams.js";
-import { PortReader } from "./port-reader.js";
+import { PortReadable } from "./port-readable.js";
 import { whenClosed, type Transport } from "./transport.js";
 
 export const DEFAULT_PORT = "/dev/virtio-ports/org.plinth.agent.0";
@@ -61,16 +60,9 @@ function openFd(file: string): Promise<number> {
   );
 }
 
-/**
- * A Duplex over one read-write fd of a character device: writes through an fs stream,
- * reads through `reader` (a worker's blocking loop, which then owns and closes the fd)
- * when given, else through an fs stream.
- */
-export function fdDuplex(fd: number, file: string, reader?: PortReader): Duplex {
-  const read = reader?.read(fd);
-  const readable =
-    read?.readable ??
-    createReadStream(file, { fd, autoClose: false, highWaterMark: DATA_CHUNK_SIZE });
+/** A Duplex over one read-write fd of a virtio-serial port. */
+export function fdDuplex(fd: number, file: string): Duplex {
+  const readable = new PortReadable(fd);
   const writable = createWriteStream(file, { fd, autoClose: false });
   let closed = false;
   return joinStreams(readable, writable, () => {
@@ -78,7 +70,6 @@ export function fdDuplex(fd: number, file: string, reader?: PortReader): Duplex 
     writable.destroy();
     if (closed) return;
     closed = true;
-    if (read) return read.cancel();
     // Synchronously: the threadpool may be busy with a read blocked on this very fd.
     try {
       closeSync(fd);
@@ -103,7 +94,6 @@ export function virtioSerialTransport(options: VirtioSerialOptions): Transport {
   const log = options.log ?? (() => {});
   let closed = false;
   let current: Duplex | undefined;
-  const reader = new PortReader();
   return {
     name: `virtio-serial ${options.path}`,
     async *connections() {
@@ -113,7 +103,7 @@ export function virtioSerialTransport(options: VirtioSerialOptions): Transport {
         let io: Duplex;
         try {
           const file = await resolvePortPath(options.path, options.sysfsRoot, options.devRoot);
-          io = fdDuplex(await openFd(file), file, reader);
+          io = fdDuplex(await openFd(file), file);
           lastError = "";
         } catch (error) {
           const message = (error as Error).message;
