@@ -118,32 +118,19 @@ function planBootstrap(spec: Spec, isRoot: boolean): BootstrapPlan {
   }
   const keyrings = distro === "ubuntu" ? ["/usr/share/keyrings/ubuntu-archive-keyring.gpg"] : [];
   const packages = [...new Set([...spec.packages, ...impliedPackages(spec)])].sort();
-  const arch = spec.arch;
-  const hash = sha256(
-    stableStringify({
-      f: STAGE_FORMAT,
-      distro,
-      suite,
-      arch,
-      variant,
-      components,
-      packages,
-      sources,
-      keyrings,
-    }),
-  );
-  return {
+  // Everything that determines the bootstrap result, and so its cache key (not the mode).
+  const content = {
     distro,
     suite,
-    arch,
+    arch: spec.arch,
     variant,
     components,
     packages,
     sources,
     keyrings,
-    mode: isRoot ? "root" : "unshare",
-    hash,
   };
+  const hash = sha256(stableStringify({ f: STAGE_FORMAT, ...content }));
+  return { ...content, mode: isRoot ? "root" : "unshare", hash };
 }
 
 /** Digest of the resolved spec plus the bytes of every file it copies in. */

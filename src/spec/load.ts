@@ -236,7 +236,11 @@ function semanticChecks(merged: Obj, map: SourceMap): Diagnostic[] {
   }
   if (merged.init === "minimal" && isObj(merged.services)) {
     const used = Object.entries(merged.services).find(([, v]) => Array.isArray(v) && v.length);
-    if (used) at(["services", used[0]], "services need `init: systemd`; the minimal init runs only the agent");
+    if (used)
+      at(
+        ["services", used[0]],
+        "services need `init: systemd`; the minimal init runs only the agent",
+      );
   }
   for (const p of HOST_PATHS) {
     const v = get(merged, p);
