@@ -70,6 +70,12 @@ try {
       if (st.return.exited) return performance.now() - t0;
     }
   };
+  const pings = [];
+  const agentPing = async () => {
+    const t0 = performance.now();
+    await client.ping();
+    pings.push(performance.now() - t0);
+  };
   const inGuest = [];
   const agentExec = async () => {
     const t0 = performance.now();
@@ -85,6 +91,7 @@ try {
     e.push(await echoOnce());
     a.push(await agentExec());
     q.push(await qgaExec());
+    await agentPing();
   }
   const se = stats(e);
   const sa = stats(a);
@@ -99,7 +106,8 @@ try {
     "ms",
     `   ${fmt(sa.median / se.median)}x echo (target <= 3x), ${fmt(sa.median / sq.median)}x qemu-ga (target <= 0.5x)`,
   );
-  row("  of which spawn-to-exit in guest", sg, "ms", "   (process creation by the guest's Node)");
+  row("  of which spawn-to-exit in guest", sg, "ms", "   (the child's own life: exec, run, exit)");
+  row("plinth agent ping (protocol RTT)", stats(pings), "ms");
   echo.destroy();
   qga.destroy();
 } finally {

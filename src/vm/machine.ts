@@ -6,7 +6,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { AgentClient } from "../agent/client/index.js";
 import { READY_MARKER } from "../build/customize/index.js";
-import { BootError, PlinthError } from "../errors.js";
+import { BootError, CancelledError, PlinthError } from "../errors.js";
 import { noEvents, type EventSink } from "../events.js";
 import { run } from "../host/exec.js";
 import { requireTools } from "../host/tools.js";
@@ -63,7 +63,6 @@ export class Machine {
     readonly config: VmConfig,
     readonly paths: VmPaths,
     readonly meta: ImageMetadata,
-    private child: ChildProcess | undefined,
   ) {}
 
   /** How the boot went; set by `start`, absent after `attach`. */
@@ -117,26 +116,12 @@ export class Machine {
         if (o.signal?.aborted) break;
         await rm(paths.overlay, { force: true });
         await rm(paths.consoleLog, { force: true });
-        await run(
-          [
-            "qemu-img",
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-F",
-            "raw",
-            "-b",
-            path.resolve(o.image, "rootfs.ext4"),
-            paths.overlay,
-          ],
-          { stage: "boot" },
-        );
+        await createOverlay(path.resolve(o.image, "rootfs.ext4"), paths.overlay);
         const t0 = performance.now();
         const child = spawnQemu(argv, paths, !!o.detach);
         config.pid = child.pid;
         await writeVm(config);
-        const m = new Machine(config, paths, meta, o.detach ? undefined : child);
+        const m = new Machine(config, paths, meta);
         const outcome = await m.waitReady(child, o);
         if (outcome.ok) {
           if (o.detach) child.unref();
@@ -158,7 +143,7 @@ export class Machine {
     }
     const tail = consoleTail(paths.consoleLog);
     await removeVm(name);
-    if (o.signal?.aborted) throw new PlinthError("CANCELLED", "Cancelled while booting.");
+    if (o.signal?.aborted) throw new CancelledError("boot");
     throw new BootError(
       `The guest did not come up after ${retries + 1} attempts (${why}).`,
       `Last console lines:\n${tail}`,
@@ -172,7 +157,7 @@ export class Machine {
       await removeVm(name);
       throw new PlinthError("VM_GONE", `VM "${name}" is not running any more.`);
     }
-    return new Machine(config, vmPaths(name), await readMetadata(config.image), undefined);
+    return new Machine(config, vmPaths(name), await readMetadata(config.image));
   }
 
   private async waitReady(
@@ -293,7 +278,6 @@ export class Machine {
     await this.client?.close().catch(() => undefined);
     this.client = undefined;
     await killPid(this.config.pid);
-    this.child = undefined;
   }
 
   /** Remove the VM's state dir (overlay, sockets, console log). */
@@ -301,6 +285,13 @@ export class Machine {
     await this.client?.close().catch(() => undefined);
     await removeVm(this.name);
   }
+}
+
+/** The VM's writable disk: a qcow2 overlay; the image's rootfs.ext4 is only read. */
+async function createOverlay(backing: string, overlay: string): Promise<void> {
+  await run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, overlay], {
+    stage: "boot",
+  });
 }
 
 function spawnQemu(argv: string[], paths: VmPaths, detach: boolean): ChildProcess {
