@@ -94,6 +94,8 @@ export function impliedPackages(spec: Spec): string[] {
   // the apt variant has no mount(8).
   if (spec.init === "minimal") pkgs.push("tini", "iproute2", "mount");
   if (spec.agent) pkgs.push("nodejs");
+  if (spec.ssh) pkgs.push("openssh-server");
+  if (spec.firewall) pkgs.push("nftables");
   const kernelPkg =
     spec.kernel.package ??
     (spec.kernel.path || spec.kernel.url

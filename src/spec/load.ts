@@ -252,6 +252,12 @@ function semanticChecks(merged: Obj, map: SourceMap): Diagnostic[] {
 
 function toDiagnostics(issue: z.core.$ZodIssue, map: SourceMap): Diagnostic[] {
   const where = issue.path.length ? `${formatPath(issue.path)}: ` : "";
+  if (issue.code === "invalid_key") {
+    // A record key that fails its pattern: point at the key, say what the key must be.
+    const parent = issue.path.slice(0, -1);
+    const message = issue.issues[0]?.message ?? issue.message;
+    return [{ ...map.locate(parent, String(issue.path.at(-1))), message: `${where}${message}` }];
+  }
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((k) => ({
       ...map.locate(issue.path, k),

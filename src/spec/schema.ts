@@ -154,6 +154,63 @@ export const DiskSchema = z.strictObject({
     .describe("Free space left after shrinking."),
 });
 
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+export const SshSchema = z
+  .record(
+    z
+      .string()
+      .regex(/^[A-Z][A-Za-z0-9]*$/, "must be an sshd_config keyword such as PermitRootLogin"),
+    z.union([scalar, z.array(z.string().min(1))]),
+  )
+  .describe(
+    "sshd settings, written to /etc/ssh/sshd_config.d/50-plinth.conf (adds openssh-server). " +
+      "Booleans become yes/no, lists are joined with spaces.",
+  );
+
+export const FirewallSchema = z
+  .strictObject({
+    backend: z.enum(["nftables"]).default("nftables").describe("Rendered as an nftables ruleset."),
+    incoming: z
+      .enum(["deny", "allow"])
+      .default("deny")
+      .describe("Default policy for incoming traffic."),
+    outgoing: z
+      .enum(["deny", "allow"])
+      .default("allow")
+      .describe("Default policy for outgoing traffic."),
+    allow: z
+      .array(
+        z.strictObject({
+          port: z.union([
+            z.number().int().min(1).max(65535),
+            z
+              .string()
+              .regex(/^\d{1,5}([:-]\d{1,5})?$/, 'must be a port or a range such as "3000:3999"'),
+          ]),
+          proto: z.enum(["tcp", "udp"]).default("tcp"),
+          from: z.string().optional().describe("Source address or prefix; default anywhere."),
+        }),
+      )
+      .default([])
+      .describe("Incoming ports to allow (loopback and established traffic always are)."),
+  })
+  .describe("Host firewall (adds nftables, enabled at boot).");
+
+export const LimitSchema = z.strictObject({
+  domain: z.string().min(1).describe('User, @group or "*".'),
+  type: z.enum(["soft", "hard", "-"]),
+  item: z.string().regex(/^[a-z]+$/, "must be a limits.conf item such as nofile"),
+  value: z.union([z.number().int(), z.literal("unlimited")]),
+});
+
+export const MountSchema = z.strictObject({
+  source: z.string().min(1).describe("Device, label or tmpfs."),
+  target: absPath,
+  type: z.string().min(1).describe("Filesystem type, e.g. tmpfs, ext4."),
+  options: z.string().default("defaults"),
+});
+
 export const SpecSchema = z
   .strictObject({
     $schema: z.string().optional(),
@@ -186,6 +243,32 @@ export const SpecSchema = z
     kernel: KernelSchema.default({}),
     init: z.enum(["systemd", "minimal"]).default("systemd"),
     agent: z.boolean().default(false).describe("Install plinth's guest agent."),
+    ssh: SshSchema.optional(),
+    firewall: FirewallSchema.optional(),
+    sysctl: z
+      .record(
+        z.string().regex(/^[a-z0-9_.-]+$/, "must be a sysctl key such as vm.swappiness"),
+        scalar,
+      )
+      .optional()
+      .describe("Kernel parameters, written to /etc/sysctl.d/90-plinth.conf."),
+    limits: z
+      .array(LimitSchema)
+      .optional()
+      .describe("Written to /etc/security/limits.d/90-plinth.conf."),
+    environment: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a variable name"), z.string())
+      .optional()
+      .describe("System-wide variables, appended to /etc/environment."),
+    mounts: z.array(MountSchema).optional().describe("Extra /etc/fstab entries (e.g. tmpfs)."),
+    journald: z
+      .record(z.string().regex(/^[A-Z][A-Za-z]*$/, "must be a journald.conf key"), scalar)
+      .optional()
+      .describe("Written to /etc/systemd/journald.conf.d/90-plinth.conf."),
+    dns: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("Name servers for a static /etc/resolv.conf."),
     disk: DiskSchema.default({ shrink: true, headroom: "256M" }),
     outputs: z
       .array(

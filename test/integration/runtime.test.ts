@@ -218,4 +218,48 @@ describe.skipIf(!!skip)("boot and drive examples/minimal.yaml (init: minimal, ag
       await sb.stop();
     }
   }, 300_000);
+
+  it("applies ssh, sysctl, firewall, mounts, limits and environment in a minimal-init guest", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-sys-"));
+    const spec = path.join(dir, "sys.yaml");
+    writeFileSync(
+      spec,
+      [
+        `extends: ${MINIMAL}`,
+        "name: sys",
+        "ssh: { PermitRootLogin: 'no', PasswordAuthentication: false, MaxAuthTries: 3 }",
+        "sysctl: { vm.swappiness: 13 }",
+        "firewall: { allow: [{ port: 22 }, { port: '3000:3999' }] }",
+        "mounts: [{ source: tmpfs, target: /mnt/scratch, type: tmpfs, options: size=16M }]",
+        "limits: [{ domain: '*', type: soft, item: nofile, value: 65536 }]",
+        "environment: { EDITOR: vim }",
+        "directories: [{ path: /mnt/scratch }]",
+      ].join("\n") + "\n",
+    );
+    const sb = await Sandbox.start(spec);
+    try {
+      const sh = async (cmd: string) => (await sb.exec(cmd)).stdout.trim();
+      expect(await sh("cat /proc/sys/vm/swappiness")).toBe("13");
+      const rules = await sh("nft list ruleset");
+      expect(rules).toContain("policy drop");
+      expect(rules).toContain("tcp dport 22 accept");
+      expect(rules).toContain("tcp dport 3000-3999 accept");
+      expect(await sh("grep ' /mnt/scratch ' /proc/mounts | cut -d' ' -f3")).toBe("tmpfs");
+      expect(await sh("grep nofile /etc/security/limits.d/90-plinth.conf")).toBe(
+        "*\tsoft\tnofile\t65536",
+      );
+      expect(await sh("grep EDITOR /etc/environment")).toBe('EDITOR="vim"');
+      // The minimal init starts only the agent, no sshd: check sshd's effective settings.
+      const sshd = await sh(
+        "mkdir -p /run/sshd; /usr/sbin/sshd -T | grep -E '^(permitrootlogin|passwordauthentication|maxauthtries) '",
+      );
+      expect(sshd.split("\n").sort()).toEqual([
+        "maxauthtries 3",
+        "passwordauthentication no",
+        "permitrootlogin no",
+      ]);
+    } finally {
+      await sb.stop();
+    }
+  }, 300_000);
 });

@@ -188,4 +188,20 @@ outputs: [ext4, vmdk]
       "plinth.yaml:8:11: services need `init: systemd`; the minimal init runs only the agent",
     ]);
   });
+
+  it("checks the system sections: ssh keywords, firewall ports, sysctl keys, limits", () => {
+    const r = diags({
+      "plinth.yaml":
+        GOOD +
+        "ssh:\n  permitRootLogin: no\nfirewall:\n  allow:\n    - port: 70000\n    - port: 3000-x\n" +
+        "sysctl:\n  Bad Key: 1\nlimits:\n  - { domain: '*', type: soft, item: nofile, value: lots }\n",
+    });
+    expect(r.lines).toEqual([
+      "plinth.yaml:7:3: ssh.permitRootLogin: must be an sshd_config keyword such as PermitRootLogin",
+      "plinth.yaml:10:13: firewall.allow[0].port: Too big: expected number to be <=65535",
+      'plinth.yaml:11:13: firewall.allow[1].port: must be a port or a range such as "3000:3999"',
+      "plinth.yaml:13:3: sysctl.Bad Key: must be a sysctl key such as vm.swappiness",
+      "plinth.yaml:15:53: limits[0].value: Invalid input",
+    ]);
+  });
 });

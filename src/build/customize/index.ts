@@ -1,5 +1,6 @@
 import type { Spec } from "../../spec/schema.js";
 import { applyAgent } from "./agent.js";
+import { applyConfigFiles } from "./config-files.js";
 import { applyFiles } from "./files.js";
 import { applyInit } from "./init.js";
 import { Rootfs } from "./rootfs.js";
@@ -30,6 +31,7 @@ export async function customize(
   await applyUsers(fs, spec);
   await applyFiles(fs, spec);
   await applySystem(fs, spec);
+  await applyConfigFiles(fs, spec);
   await applyServices(fs, spec);
   await applyAgent(fs, spec);
   await applyInit(fs, spec);

@@ -30,6 +30,16 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 # Node and its libraries are read from disk at first start: bigger read-ahead, fewer
 # (slow, emulated) disk requests.
 for ra in /sys/block/vd*/queue/read_ahead_kb; do [ -w "$ra" ] && echo 4096 > "$ra"; done
+# What systemd would apply: fstab mounts, sysctl settings, the nftables ruleset.
+while read -r src _; do case "$src" in ""|"#"*) ;; *) mount -a; break;; esac; done < /etc/fstab
+for f in /etc/sysctl.d/*.conf; do
+  [ -r "$f" ] || continue
+  while IFS=" =" read -r key value; do
+    case "$key" in ""|"#"*|";"*) continue;; esac
+    echo "$value" > "/proc/sys/$(echo "$key" | tr . /)" 2>/dev/null
+  done < "$f"
+done
+[ -r /etc/nftables.conf ] && command -v nft >/dev/null && nft -f /etc/nftables.conf
 read -r cmdline < /proc/cmdline
 hostname=""; ip=""; gateway=""; dns=""
 for arg in $cmdline; do
