@@ -20,7 +20,7 @@ import { bootstrap } from "./bootstrap/cache.js";
 import { customize } from "./customize/index.js";
 import { makeExt4 } from "./outputs/ext4.js";
 import { extractKernel } from "./outputs/kernel.js";
-import { planBuild, type Plan } from "./plan.js";
+import { planBuild, portableSpec, type Plan } from "./plan.js";
 import { makeWorkDir } from "./workdir.js";
 
 export interface BuildOptions {
@@ -146,6 +146,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         artifacts,
         packages,
         stages: timings,
+        spec: portableSpec(spec),
       };
       await writeMetadata(tmp, meta);
       return meta;

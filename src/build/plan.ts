@@ -135,12 +135,13 @@ function planBootstrap(spec: Spec, isRoot: boolean): BootstrapPlan {
   return { ...content, mode: isRoot ? "root" : "unshare", hash };
 }
 
-/** Digest of the resolved spec plus the bytes of every file it copies in. */
-export function digestSpec(spec: Spec): string {
-  // Host paths are replaced by the digest of their bytes: the same inputs give the same
-  // digest wherever the spec is checked out.
+/**
+ * The resolved spec with host paths replaced by the digest of their bytes: the same
+ * inputs give the same value wherever the spec is checked out. Kept in metadata.json.
+ */
+export function portableSpec(spec: Spec): Spec {
   const content = (p: string | undefined) => (p ? `sha256:${sha256(readFileSync(p))}` : undefined);
-  const portable = {
+  return {
     ...spec,
     files: spec.files.map((f) => ({ ...f, source: content(f.source) })),
     kernel: {
@@ -149,7 +150,11 @@ export function digestSpec(spec: Spec): string {
       initrd: content(spec.kernel.initrd),
     },
   };
+}
+
+/** Digest of the resolved spec, the bytes of every file it copies in, and the agent. */
+export function digestSpec(spec: Spec): string {
   // The agent is part of the image: a new agent is a new build.
   const agent = spec.agent ? sha256(readAgentBundle()) : "";
-  return sha256(stableStringify(portable), agent);
+  return sha256(stableStringify(portableSpec(spec)), agent);
 }

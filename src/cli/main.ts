@@ -9,6 +9,7 @@ import { registerPs } from "./commands/ps.js";
 import { registerStop } from "./commands/stop.js";
 import { registerLogs } from "./commands/logs.js";
 import { registerConsole } from "./commands/console.js";
+import { registerCheck } from "./commands/check.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerSchema } from "./commands/schema.js";
 import { reportError } from "./context.js";
@@ -30,6 +31,7 @@ registerPs(program);
 registerStop(program);
 registerLogs(program);
 registerConsole(program);
+registerCheck(program);
 registerSchema(program);
 
 try {

@@ -1,6 +1,7 @@
 import { readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ChecksumError } from "../errors.js";
+import type { Spec } from "../spec/schema.js";
 import { sha256File } from "../util/hash.js";
 
 export interface Artifact {
@@ -26,6 +27,8 @@ export interface ImageMetadata {
   artifacts: Artifact[];
   packages: { name: string; version: string; arch: string }[];
   stages: { id: string; durationMs: number; cached?: boolean }[];
+  /** The resolved spec (host paths replaced by digests): what `plinth check` verifies. */
+  spec: Spec;
 }
 
 export const METADATA = "metadata.json";

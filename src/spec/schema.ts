@@ -211,6 +211,60 @@ export const MountSchema = z.strictObject({
   options: z.string().default("defaults"),
 });
 
+export const ValidateSchema = z
+  .strictObject({
+    boot: z
+      .strictObject({
+        agent_ready_ms: z.number().int().positive().optional().describe("Max boot-to-agent-ready."),
+        all_services_ms: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe("Max boot-to-all-services (systemd: the system is running)."),
+      })
+      .optional(),
+    idle: z
+      .strictObject({
+        memory_mib: z.number().positive().optional().describe("Max memory in use once idle."),
+        cpu_percent: z
+          .number()
+          .positive()
+          .optional()
+          .describe("Max CPU use over a few idle seconds."),
+      })
+      .optional(),
+    commands: z
+      .array(
+        z.union([
+          z.string().min(1),
+          z.strictObject({ run: z.string().min(1), expect: z.string().optional() }),
+        ]),
+      )
+      .optional()
+      .describe("Shell commands that must succeed (and print `expect`, when given)."),
+    files: z
+      .array(z.strictObject({ path: absPath, mode: mode.optional(), owner: owner.optional() }))
+      .optional(),
+    services: z
+      .strictObject({
+        active: z.array(unitNameOrShort()).optional(),
+        inactive: z.array(unitNameOrShort()).optional(),
+      })
+      .optional(),
+    sshd: SshSchema.optional().describe("Effective sshd settings (sshd -T)."),
+    sysctl: z.record(z.string().min(1), scalar).optional().describe("Effective kernel parameters."),
+    ports: z
+      .strictObject({
+        listening: z.array(z.number().int().min(1).max(65535)).optional(),
+        closed: z.array(z.number().int().min(1).max(65535)).optional(),
+      })
+      .optional(),
+    users: z.array(z.string().min(1)).optional(),
+    groups: z.array(z.string().min(1)).optional(),
+  })
+  .describe("What `plinth check` verifies in the booted guest, on top of what the spec declares.");
+
 export const SpecSchema = z
   .strictObject({
     $schema: z.string().optional(),
@@ -269,6 +323,7 @@ export const SpecSchema = z
       .array(z.string().min(1))
       .optional()
       .describe("Name servers for a static /etc/resolv.conf."),
+    validate: ValidateSchema.optional(),
     disk: DiskSchema.default({ shrink: true, headroom: "256M" }),
     outputs: z
       .array(

@@ -1,0 +1,312 @@
+import { parseMode, type Spec } from "../spec/schema.js";
+
+export interface CheckOutcome {
+  ok: boolean;
+  actual: string;
+}
+
+/** What a check can ask of the booted guest. */
+export interface CheckContext {
+  /** Run a shell command in the guest. */
+  sh(command: string): Promise<{ exitCode: number | null; stdout: string; stderr: string }>;
+  /** Boot-to-agent-ready of this boot, in ms. */
+  bootMs: number;
+}
+
+export interface Check {
+  group: string;
+  name: string;
+  expected: string;
+  run(ctx: CheckContext): Promise<CheckOutcome>;
+}
+
+type Scalar = string | number | boolean;
+
+/** sshd -T prints booleans as yes/no and lowercases keywords. */
+const sshdValue = (v: Scalar | string[]) =>
+  Array.isArray(v) ? v.join(" ") : typeof v === "boolean" ? (v ? "yes" : "no") : String(v);
+const norm = (s: string) => s.trim().replace(/\s+/g, " ");
+
+function equals(
+  group: string,
+  name: string,
+  expected: string,
+  command: string,
+  pick = (out: string) => out,
+): Check {
+  return {
+    group,
+    name,
+    expected,
+    async run(ctx) {
+      const r = await ctx.sh(command);
+      const actual =
+        r.exitCode === 0
+          ? norm(pick(r.stdout))
+          : `(failed: ${norm(r.stderr || r.stdout) || `exit ${r.exitCode}`})`;
+      return { ok: actual === expected, actual };
+    },
+  };
+}
+
+const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+function fileCheck(group: string, path: string, mode: number, owner?: string): Check {
+  const expected = `${mode.toString(8).padStart(3, "0")}${owner ? ` ${owner}` : ""}`;
+  return equals(group, path, expected, `stat -c '%a %U:%G' ${q(path)}`, (out) => {
+    const [m, o] = out.trim().split(" ") as [string, string];
+    if (!owner) return m;
+    return `${m} ${owner.includes(":") ? o : o.split(":")[0]}`;
+  });
+}
+
+function sshdChecks(group: string, settings: Record<string, Scalar | string[]>): Check[] {
+  return Object.entries(settings).map(([key, value]) =>
+    equals(
+      group,
+      `sshd ${key}`,
+      norm(sshdValue(value)).toLowerCase(),
+      // sshd -T needs its privilege separation dir, which only its service creates.
+      `mkdir -p /run/sshd && /usr/sbin/sshd -T`,
+      // List keywords (AllowUsers, …) come out one line per item.
+      (out) =>
+        out
+          .split("\n")
+          .filter((l) => l.startsWith(`${key.toLowerCase()} `))
+          .map((l) => l.slice(key.length + 1))
+          .join(" ")
+          .toLowerCase(),
+    ),
+  );
+}
+
+function sysctlChecks(group: string, values: Record<string, Scalar>): Check[] {
+  return Object.entries(values).map(([key, value]) =>
+    equals(
+      group,
+      `sysctl ${key}`,
+      norm(String(typeof value === "boolean" ? Number(value) : value)),
+      `cat /proc/sys/${key.replaceAll(".", "/")}`,
+    ),
+  );
+}
+
+function listening(ports: string): Set<number> {
+  const out = new Set<number>();
+  for (const line of ports.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f[3] === "0A") out.add(parseInt(f[1]!.split(":").pop()!, 16)); // 0A: LISTEN
+  }
+  return out;
+}
+
+function portCheck(port: number, open: boolean): Check {
+  return {
+    group: "ports",
+    name: `port ${port}`,
+    expected: open ? "listening" : "closed",
+    async run(ctx) {
+      const r = await ctx.sh("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null");
+      const actual = listening(r.stdout).has(port) ? "listening" : "closed";
+      return { ok: actual === (open ? "listening" : "closed"), actual };
+    },
+  };
+}
+
+const exists = (group: string, db: "passwd" | "group", name: string): Check =>
+  equals(
+    group,
+    `${db === "passwd" ? "user" : "group"} ${name}`,
+    "exists",
+    `getent ${db} ${q(name)} >/dev/null && echo exists || echo missing`,
+  );
+
+/**
+ * Everything the spec declares, plus its `validate:` section, as checks to run in the
+ * booted guest through the agent.
+ */
+export function planChecks(spec: Spec): Check[] {
+  const checks: Check[] = [];
+  const v = spec.validate;
+  const systemd = spec.init === "systemd";
+
+  // Boot and idle limits.
+  if (v?.boot?.agent_ready_ms !== undefined) {
+    const limit = v.boot.agent_ready_ms;
+    checks.push({
+      group: "boot",
+      name: "boot-to-agent-ready",
+      expected: `<= ${limit} ms`,
+      run: async (ctx) => ({ ok: ctx.bootMs <= limit, actual: `${Math.round(ctx.bootMs)} ms` }),
+    });
+  }
+  if (v?.boot?.all_services_ms !== undefined) {
+    const limit = v.boot.all_services_ms;
+    checks.push({
+      group: "boot",
+      name: "boot-to-all-services",
+      expected: `<= ${limit} ms, running`,
+      async run(ctx) {
+        if (!systemd)
+          return {
+            ok: ctx.bootMs <= limit,
+            actual: `${Math.round(ctx.bootMs)} ms (the agent is the only service)`,
+          };
+        const t0 = performance.now();
+        const r = await ctx.sh("systemctl is-system-running --wait");
+        const ms = ctx.bootMs + performance.now() - t0;
+        const state = r.stdout.trim();
+        return { ok: ms <= limit && state === "running", actual: `${Math.round(ms)} ms, ${state}` };
+      },
+    });
+  }
+  if (v?.idle?.memory_mib !== undefined) {
+    const limit = v.idle.memory_mib;
+    checks.push({
+      group: "idle",
+      name: "memory in use",
+      expected: `<= ${limit} MiB`,
+      async run(ctx) {
+        const r = await ctx.sh("sleep 2; cat /proc/meminfo");
+        const kb = (k: string) =>
+          Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(r.stdout)?.[1] ?? NaN);
+        const used = (kb("MemTotal") - kb("MemAvailable")) / 1024;
+        return { ok: used <= limit, actual: `${used.toFixed(0)} MiB` };
+      },
+    });
+  }
+  if (v?.idle?.cpu_percent !== undefined) {
+    const limit = v.idle.cpu_percent;
+    checks.push({
+      group: "idle",
+      name: "CPU use over 3 s",
+      expected: `<= ${limit}%`,
+      async run(ctx) {
+        const r = await ctx.sh("head -1 /proc/stat; sleep 3; head -1 /proc/stat");
+        const [a, b] = r.stdout
+          .trim()
+          .split("\n")
+          .map((l) => l.split(/\s+/).slice(1).map(Number));
+        const total = (x: number[]) => x.reduce((s, n) => s + n, 0);
+        const idle = (x: number[]) => x[3]! + (x[4] ?? 0);
+        const busy = 100 * (1 - (idle(b!) - idle(a!)) / (total(b!) - total(a!)));
+        return { ok: busy <= limit, actual: `${busy.toFixed(1)}%` };
+      },
+    });
+  }
+
+  // What the spec declares.
+  for (const u of spec.users) {
+    checks.push(exists("users", "passwd", u.name));
+    if (u.uid !== undefined)
+      checks.push(equals("users", `${u.name} uid`, String(u.uid), `id -u ${q(u.name)}`));
+  }
+  for (const g of spec.groups) checks.push(exists("groups", "group", g.name));
+  // A directory that something is mounted on shows the mount's mode, not its own.
+  const mountTargets = new Set((spec.mounts ?? []).map((m) => m.target));
+  for (const d of spec.directories.filter((d) => !mountTargets.has(d.path))) {
+    checks.push(fileCheck("directories", d.path, parseMode(d.mode, 0o755), d.owner));
+  }
+  for (const f of spec.files)
+    checks.push(fileCheck("files", f.path, parseMode(f.mode, 0o644), f.owner));
+  if (spec.hostname)
+    checks.push(equals("system", "hostname", spec.hostname, "cat /proc/sys/kernel/hostname"));
+  if (spec.timezone) checks.push(equals("system", "timezone", spec.timezone, "cat /etc/timezone"));
+  if (systemd) {
+    const unit = (n: string) => (n.includes(".") ? n : `${n}.service`);
+    const states: [string[] | undefined, string][] = [
+      [spec.services.enable, "enabled"],
+      [spec.services.disable, "disabled"],
+      [spec.services.mask, "masked"],
+    ];
+    for (const [names, state] of states) {
+      for (const n of names ?? [])
+        checks.push(
+          equals("services", `${unit(n)} ${state}`, state, `systemctl is-enabled ${q(unit(n))}`),
+        );
+    }
+  }
+  if (spec.ssh) checks.push(...sshdChecks("ssh", spec.ssh));
+  if (spec.sysctl) checks.push(...sysctlChecks("sysctl", spec.sysctl));
+  if (spec.firewall) {
+    const fw = spec.firewall;
+    checks.push({
+      group: "firewall",
+      name: "input policy",
+      expected: fw.incoming === "deny" ? "drop" : "accept",
+      async run(ctx) {
+        const r = await ctx.sh("nft list chain inet plinth input");
+        const actual = /policy (\w+);/.exec(r.stdout)?.[1] ?? `(no ruleset: ${norm(r.stderr)})`;
+        return { ok: actual === (fw.incoming === "deny" ? "drop" : "accept"), actual };
+      },
+    });
+    for (const a of fw.allow) {
+      const port = String(a.port).replace(":", "-");
+      checks.push({
+        group: "firewall",
+        name: `allow ${a.proto}/${port}`,
+        expected: "rule present",
+        async run(ctx) {
+          const r = await ctx.sh("nft list chain inet plinth input");
+          const ok = new RegExp(`${a.proto} dport ${port} accept`).test(r.stdout);
+          return { ok, actual: ok ? "rule present" : "no such rule" };
+        },
+      });
+    }
+  }
+  for (const m of spec.mounts ?? []) {
+    checks.push(
+      equals(
+        "mounts",
+        m.target,
+        m.type,
+        "cat /proc/mounts",
+        (out) =>
+          out
+            .split("\n")
+            .map((l) => l.split(" "))
+            .find((f) => f[1] === m.target)?.[2] ?? "not mounted",
+      ),
+    );
+  }
+
+  // The validate: section.
+  for (const c of v?.commands ?? []) {
+    const { run: cmd, expect } = typeof c === "string" ? { run: c, expect: undefined } : c;
+    checks.push({
+      group: "commands",
+      name: cmd,
+      expected: expect ? `exit 0, prints "${expect}"` : "exit 0",
+      async run(ctx) {
+        const r = await ctx.sh(cmd);
+        const out = norm(r.stdout || r.stderr).slice(0, 80);
+        return {
+          ok: r.exitCode === 0 && (!expect || (r.stdout + r.stderr).includes(expect)),
+          actual: `exit ${r.exitCode}: ${out}`,
+        };
+      },
+    });
+  }
+  for (const f of v?.files ?? [])
+    checks.push(fileCheck("validate files", f.path, parseMode(f.mode, 0o644), f.owner));
+  for (const n of v?.services?.active ?? [])
+    checks.push(
+      equals("validate services", `${n} active`, "active", `systemctl is-active ${q(n)}`),
+    );
+  for (const n of v?.services?.inactive ?? [])
+    checks.push(
+      equals(
+        "validate services",
+        `${n} inactive`,
+        "inactive",
+        `systemctl is-active ${q(n)} || true`,
+      ),
+    );
+  if (v?.sshd) checks.push(...sshdChecks("validate sshd", v.sshd));
+  if (v?.sysctl) checks.push(...sysctlChecks("validate sysctl", v.sysctl));
+  for (const p of v?.ports?.listening ?? []) checks.push(portCheck(p, true));
+  for (const p of v?.ports?.closed ?? []) checks.push(portCheck(p, false));
+  for (const u of v?.users ?? []) checks.push(exists("validate users", "passwd", u));
+  for (const g of v?.groups ?? []) checks.push(exists("validate groups", "group", g));
+  return checks;
+}

@@ -1,0 +1,95 @@
+import type { ExecResult } from "../agent/client/index.js";
+import { PlinthError } from "../errors.js";
+import { noEvents, stage, type EventSink } from "../events.js";
+import { readMetadata } from "../image/metadata.js";
+import type { AccelRequest } from "../vm/accel.js";
+import { Machine } from "../vm/machine.js";
+import { planChecks } from "./checks.js";
+
+export interface CheckResult {
+  group: string;
+  name: string;
+  ok: boolean;
+  expected: string;
+  actual: string;
+}
+
+export interface CheckReport {
+  image: string;
+  name: string;
+  version: string;
+  accel: string;
+  bootMs: number;
+  passed: number;
+  failed: number;
+  results: CheckResult[];
+}
+
+/**
+ * Boot the image, run every check through the agent, power it off. A check that throws
+ * counts as failed with the error as its actual value; the run itself goes on.
+ */
+export async function checkImage(opts: {
+  imageDir: string;
+  accel?: AccelRequest;
+  onEvent?: EventSink;
+  signal?: AbortSignal;
+}): Promise<CheckReport> {
+  const emit = opts.onEvent ?? noEvents;
+  const meta = await readMetadata(opts.imageDir);
+  if (!meta.spec) {
+    throw new PlinthError(
+      "NO_SPEC",
+      `${opts.imageDir} was built by an older plinth without its spec in metadata.json.`,
+      {
+        hint: "Rebuild the image.",
+      },
+    );
+  }
+  if (!meta.agent) {
+    throw new PlinthError(
+      "NO_AGENT",
+      `${meta.name} ${meta.version} has no agent to check through (spec: agent: true).`,
+    );
+  }
+  const checks = planChecks(meta.spec);
+  const vm = await stage(emit, "boot", "boot", () =>
+    Machine.start({ image: opts.imageDir, accel: opts.accel, onEvent: emit, signal: opts.signal }),
+  );
+  const results: CheckResult[] = [];
+  try {
+    const client = await vm.agent();
+    const ctx = {
+      bootMs: vm.boot!.readyMs,
+      sh: async (command: string) => {
+        const r = (await client.exec(command, {
+          timeoutMs: 120_000,
+          signal: opts.signal,
+        })) as ExecResult<string>;
+        return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+      },
+    };
+    await stage(emit, "checks", `${checks.length} checks`, async () => {
+      for (const c of checks) {
+        const outcome = await c
+          .run(ctx)
+          .catch((e: unknown) => ({ ok: false, actual: `error: ${(e as Error).message}` }));
+        results.push({ group: c.group, name: c.name, expected: c.expected, ...outcome });
+      }
+    });
+  } finally {
+    await vm.stop();
+    await vm.remove();
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  return {
+    image: opts.imageDir,
+    name: meta.name,
+    version: meta.version,
+    accel: vm.config.accel,
+    bootMs: Math.round(vm.boot!.readyMs),
+    passed: results.length - failed,
+    failed,
+    results,
+  };
+}

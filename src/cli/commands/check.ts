@@ -1,0 +1,47 @@
+import { writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { checkImage } from "../../check/run.js";
+import { formatTable, toJUnit } from "../../check/report.js";
+import { makeContext } from "../context.js";
+import { accelOption, collect } from "../options.js";
+import { imageFromRef } from "../vm-ref.js";
+
+export function registerCheck(program: Command): void {
+  program
+    .command("check")
+    .description(
+      "boot an image and verify, through its agent, everything its spec declares and its validate: section",
+    )
+    .argument("<image>", "image directory, name[:version] in the store, or a plinth.yaml")
+    .option("--accel <accel>", "auto, kvm or tcg", accelOption, "auto")
+    .option(
+      "--set <key=value>",
+      "when <image> is a spec: override a value (repeatable)",
+      collect,
+      [],
+    )
+    .option("--junit <file>", "also write the results as JUnit XML")
+    .option("--json", "JSON events on stdout, the report as the last line")
+    .action(
+      async (
+        ref: string,
+        opts: { accel: "auto" | "kvm" | "tcg"; set: string[]; junit?: string; json?: boolean },
+      ) => {
+        const ctx = makeContext(!!opts.json);
+        const { imageDir } = await imageFromRef(ref, {
+          sets: opts.set,
+          onEvent: ctx.renderer.onEvent,
+          signal: ctx.signal,
+        });
+        const report = await checkImage({
+          imageDir,
+          accel: opts.accel,
+          onEvent: ctx.renderer.onEvent,
+          signal: ctx.signal,
+        });
+        if (opts.junit) await writeFile(opts.junit, toJUnit(report));
+        ctx.result(formatTable(report), report);
+        if (report.failed) process.exitCode = 1;
+      },
+    );
+}

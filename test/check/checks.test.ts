@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import { planChecks, type CheckContext } from "../../src/check/checks.js";
+import { formatTable, toJUnit } from "../../src/check/report.js";
+import type { CheckReport } from "../../src/check/run.js";
+import { SpecSchema } from "../../src/spec/schema.js";
+
+const spec = SpecSchema.parse({
+  name: "t",
+  version: "1.0.0",
+  base: { distro: "debian", suite: "bookworm" },
+  init: "systemd",
+  users: [{ name: "dev", uid: 1000 }],
+  directories: [{ path: "/work" }, { path: "/mnt/tmp" }],
+  mounts: [{ source: "tmpfs", target: "/mnt/tmp", type: "tmpfs" }],
+  services: { enable: ["ssh"], mask: ["apt-daily.timer"] },
+  ssh: { PasswordAuthentication: false },
+  firewall: { allow: [{ port: "3000:3999" }] },
+  validate: { boot: { agent_ready_ms: 100 }, commands: ["true"], ports: { listening: [22] } },
+});
+
+describe("planChecks", () => {
+  it("derives checks from what the spec declares and its validate: section", () => {
+    expect(planChecks(spec).map((c) => `${c.group}: ${c.name} = ${c.expected}`)).toEqual([
+      "boot: boot-to-agent-ready = <= 100 ms",
+      "users: user dev = exists",
+      "users: dev uid = 1000",
+      "directories: /work = 755",
+      "services: ssh.service enabled = enabled",
+      "services: apt-daily.timer masked = masked",
+      "ssh: sshd PasswordAuthentication = no",
+      "firewall: input policy = drop",
+      "firewall: allow tcp/3000-3999 = rule present",
+      "mounts: /mnt/tmp = tmpfs",
+      "commands: true = exit 0",
+      "ports: port 22 = listening",
+    ]);
+  });
+
+  it("compares effective values from the guest", async () => {
+    const outputs: Record<string, string> = {
+      "mkdir -p /run/sshd && /usr/sbin/sshd -T": "port 22\npasswordauthentication yes\n",
+      "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null":
+        "  sl  local_address rem_address   st\n   0: 00000000:0016 00000000:0000 0A 00000000:00000000\n",
+    };
+    const ctx: CheckContext = {
+      bootMs: 250,
+      sh: async (cmd) => ({ exitCode: 0, stdout: outputs[cmd] ?? "", stderr: "" }),
+    };
+    const byName = Object.fromEntries(
+      await Promise.all(planChecks(spec).map(async (c) => [c.name, await c.run(ctx)])),
+    );
+    expect(byName["sshd PasswordAuthentication"]).toEqual({ ok: false, actual: "yes" });
+    expect(byName["port 22"]).toEqual({ ok: true, actual: "listening" });
+    expect(byName["boot-to-agent-ready"]).toEqual({ ok: false, actual: "250 ms" });
+  });
+});
+
+describe("reports", () => {
+  const report: CheckReport = {
+    image: "/img",
+    name: "t",
+    version: "1.0.0-20260101-nogit",
+    accel: "tcg",
+    bootMs: 5000,
+    passed: 1,
+    failed: 1,
+    results: [
+      {
+        group: "ssh",
+        name: "sshd PasswordAuthentication",
+        ok: false,
+        expected: "no",
+        actual: "yes",
+      },
+      {
+        group: "commands",
+        name: "echo '<&>'",
+        ok: true,
+        expected: "exit 0",
+        actual: "exit 0: <&>",
+      },
+    ],
+  };
+
+  it("prints a table with pass/fail, expected and actual", () => {
+    const lines = formatTable(report);
+    expect(lines[1]).toMatch(/^FAIL {2}ssh: sshd PasswordAuthentication +no +yes$/);
+    expect(lines.at(-1)).toBe(
+      "t 1.0.0-20260101-nogit: 1 passed, 1 failed (boot-to-agent-ready 5000 ms, tcg)",
+    );
+  });
+
+  it("writes escaped JUnit XML with one testcase per check", () => {
+    const x = toJUnit(report);
+    expect(x).toContain('<testsuites tests="2" failures="1">');
+    expect(x).toContain('<failure message="expected no, got yes"/>');
+    expect(x).toContain('name="echo &apos;&lt;&amp;&gt;&apos;"');
+  });
+});
