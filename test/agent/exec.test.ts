@@ -9,7 +9,7 @@ import {
   type AgentClient,
 } from "../../src/agent/client/index.js";
 import { INITIAL_WINDOW } from "../../src/agent/protocol/constants.js";
-import { sleep, startAgent, until, type TestAgent } from "./harness.js";
+import { gone, sleep, startAgent, until, type TestAgent } from "./harness.js";
 
 let t: TestAgent;
 let client: AgentClient;
@@ -24,15 +24,6 @@ afterAll(async () => {
 });
 
 const isRoot = process.getuid?.() === 0;
-
-const gone = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-};
 
 /** utime + stime of a process, in clock ticks. */
 function cpuTicks(pid: number): number {

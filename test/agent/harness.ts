@@ -168,3 +168,13 @@ export function duplexPair(): [Duplex, Duplex] {
   );
   return [ends[0]!, ends[1]!];
 }
+
+/** The process no longer exists (or is not ours to signal). */
+export function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}

@@ -19,7 +19,7 @@ import {
 } from "../../src/agent/protocol/constants.js";
 import { encodeFrame, encodeHeader, encodeJson } from "../../src/agent/protocol/frame.js";
 import { parseOsRelease } from "../../src/agent/guest/ops/info.js";
-import { duplexPair, json, rawFrames, startAgent, until, type TestAgent } from "./harness.js";
+import { type TestAgent, duplexPair, gone, json, rawFrames, startAgent, until } from "./harness.js";
 
 let t: TestAgent;
 beforeAll(async () => {
@@ -273,15 +273,6 @@ describe("reconnect and session reset", () => {
     );
     return { child, pid: Number(line.trim()) };
   }
-
-  const gone = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  };
 
   it("drops the old session's processes when the host disconnects, and serves the next", async () => {
     const first = await t.connect();
