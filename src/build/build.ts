@@ -1,12 +1,13 @@
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { SpecError, UnsupportedError } from "../errors.js";
+import { SpecError } from "../errors.js";
 import { noEvents, stage, type EventSink } from "../events.js";
 import { run } from "../host/exec.js";
 import { requireTools } from "../host/tools.js";
 import {
   describeArtifact,
+  readMetadata,
   writeMetadata,
   type Artifact,
   type ImageMetadata,
@@ -21,6 +22,7 @@ import { customize } from "./customize/index.js";
 import { makeExt4 } from "./outputs/ext4.js";
 import { extractKernel } from "./outputs/kernel.js";
 import { planBuild, portableSpec, type Plan } from "./plan.js";
+import { buildInUserNamespace, inUserNamespace } from "./rootless.js";
 import { makeWorkDir } from "./workdir.js";
 
 export interface BuildOptions {
@@ -53,12 +55,6 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const loaded = loadSpec(options.specFile, { sets: options.sets });
   if (!loaded.spec) throw new SpecError(loaded.diagnostics);
   const plan = planBuild(loaded.spec, { specFile: path.resolve(options.specFile) });
-  if (process.getuid?.() !== 0) {
-    throw new UnsupportedError(
-      "plinth build needs root for now: customizing the rootfs uses chroot and keeps file owners.",
-      "Run it as root (for example with sudo).",
-    );
-  }
   requireTools(
     plan.spec.base.distro === "ubuntu" ? [...BUILD_TOOLS, "ubuntu-keyring"] : BUILD_TOOLS,
   );
@@ -87,6 +83,20 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     return v;
   };
 
+  if (process.getuid?.() !== 0) {
+    // Rootless: bootstrap here (mmdebstrap --mode=unshare), the rest in a user namespace.
+    await timed(
+      "bootstrap",
+      () => bootstrap(plan.bootstrap, { signal, noCache: options.noCache, sourceDateEpoch: sde }),
+      (r) => r.cached,
+    );
+    const imageDir = await buildInUserNamespace(
+      { specFile: plan.specFile, sets: options.sets ?? [], outDir: dest },
+      emit,
+      signal,
+    );
+    return { imageDir, metadata: await readMetadata(imageDir), plan };
+  }
   try {
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp);
@@ -106,10 +116,15 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const tree = path.join(work, "rootfs");
     const packages = await timed("customize", async () => {
       await mkdir(tree);
-      await run(["tar", "-x", "--numeric-owner", "-p", "-f", base.tarball, "-C", tree], {
-        stage: "customize",
-        signal,
-      });
+      // In a user namespace device nodes cannot be made; the guest mounts devtmpfs anyway.
+      const noDevices = inUserNamespace() ? ["--exclude=./dev/*"] : [];
+      await run(
+        ["tar", "-x", "--numeric-owner", "-p", ...noDevices, "-f", base.tarball, "-C", tree],
+        {
+          stage: "customize",
+          signal,
+        },
+      );
       return customize(tree, spec, signal);
     });
     const kernel = await timed("kernel", () => extractKernel(tree, spec, tmp, scratch, signal));

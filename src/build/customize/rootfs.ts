@@ -32,7 +32,7 @@ export class Rootfs {
     env: Record<string, string> = {},
   ): Promise<string> {
     const script =
-      'root=$1; shift; mount -t proc proc "$root/proc" && mount -t sysfs sys "$root/sys" && ' +
+      'root=$1; shift; mount -t proc proc "$root/proc" && mount --rbind /sys "$root/sys" && ' +
       'mount --rbind /dev "$root/dev" && exec chroot "$root" "$@"';
     return run(
       [

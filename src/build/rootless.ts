@@ -1,0 +1,80 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { PlinthError, UserError } from "../errors.js";
+import type { EventSink, PlinthEvent } from "../events.js";
+import { which } from "../host/tools.js";
+
+/** Running in a user namespace (as its root), not as the host's root. */
+export function inUserNamespace(): boolean {
+  try {
+    const first = readFileSync("/proc/self/uid_map", "utf8").trim().split(/\s+/);
+    return !(first[0] === "0" && first[1] === "0");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Rootless builds: after the bootstrap stage (mmdebstrap's own `unshare` mode, outside),
+ * the rest of the build runs as `plinth build` again inside a user namespace where this
+ * user is root and its /etc/subuid range maps the image's other owners. Inside, chroot,
+ * chown and mke2fs -d see the image's own uids; the bootstrap is a cache hit (its key
+ * does not include the mode). Events come back as JSON lines and are re-emitted.
+ */
+export async function buildInUserNamespace(
+  args: { specFile: string; sets: string[]; outDir: string },
+  emit: EventSink,
+  signal?: AbortSignal,
+): Promise<string> {
+  if (!which("newuidmap"))
+    throw new UserError("TOOL_MISSING", "Rootless builds need newuidmap.", {
+      hint: "Install uidmap.",
+    });
+  const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
+  const argv = [
+    "unshare",
+    "--map-root-user",
+    "--map-auto",
+    "--mount",
+    "--",
+    process.execPath,
+    cli,
+    "build",
+    args.specFile,
+  ];
+  for (const s of args.sets) argv.push("--set", s);
+  argv.push("-o", args.outDir, "--json");
+  const child = execa(argv[0]!, argv.slice(1), {
+    reject: false,
+    cancelSignal: signal,
+    stdin: "ignore",
+  });
+  let last: { imageDir?: string; error?: { code: string; message: string; lines: string[] } } = {};
+  let buf = "";
+  child.stdout?.on("data", (b: Buffer) => {
+    buf += b.toString();
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        const msg = JSON.parse(line) as { event?: PlinthEvent } & typeof last;
+        // The inner bootstrap is a cache hit of the one just done out here: not news.
+        if (msg.event) {
+          if (!("stage" in msg.event && msg.event.stage === "bootstrap")) emit(msg.event);
+        } else last = msg;
+      } catch {
+        // not ours
+      }
+    }
+  });
+  const r = await child;
+  if (last.imageDir && r.exitCode === 0) return last.imageDir;
+  if (last.error) throw new PlinthError(last.error.code, last.error.lines.join("\n"));
+  throw new PlinthError(
+    "BUILD_FAILED",
+    `the rootless build step failed: ${String(r.stderr).trim().split("\n").slice(-5).join("\n")}`,
+  );
+}
