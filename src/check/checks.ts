@@ -11,6 +11,8 @@ export interface CheckContext {
   sh(command: string): Promise<{ exitCode: number | null; stdout: string; stderr: string }>;
   /** Boot-to-agent-ready of this boot, in ms. */
   bootMs: number;
+  /** Size of the image's rootfs.ext4. */
+  rootfsBytes: number;
 }
 
 export interface Check {
@@ -158,6 +160,18 @@ export function planChecks(spec: Spec): Check[] {
         const state = r.stdout.trim();
         return { ok: ms <= limit && state === "running", actual: `${Math.round(ms)} ms, ${state}` };
       },
+    });
+  }
+  if (v?.rootfs_max_mib !== undefined) {
+    const limit = v.rootfs_max_mib;
+    checks.push({
+      group: "image",
+      name: "rootfs.ext4 size",
+      expected: `<= ${limit} MiB`,
+      run: async (ctx) => ({
+        ok: ctx.rootfsBytes <= limit * 1024 * 1024,
+        actual: `${Math.round(ctx.rootfsBytes / 1024 / 1024)} MiB`,
+      }),
     });
   }
   if (v?.idle?.memory_mib !== undefined) {

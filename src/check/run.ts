@@ -61,6 +61,7 @@ export async function checkImage(opts: {
     const client = await vm.agent();
     const ctx = {
       bootMs: vm.boot!.readyMs,
+      rootfsBytes: meta.artifacts.find((a) => a.kind === "rootfs")?.size ?? 0,
       sh: async (command: string) => {
         const r = (await client.exec(command, {
           timeoutMs: 120_000,

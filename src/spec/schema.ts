@@ -262,6 +262,7 @@ export const ValidateSchema = z
       .optional(),
     users: z.array(z.string().min(1)).optional(),
     groups: z.array(z.string().min(1)).optional(),
+    rootfs_max_mib: z.number().positive().optional().describe("Max size of rootfs.ext4."),
   })
   .describe("What `plinth check` verifies in the booted guest, on top of what the spec declares.");
 

@@ -44,6 +44,7 @@ describe("planChecks", () => {
     };
     const ctx: CheckContext = {
       bootMs: 250,
+      rootfsBytes: 1,
       sh: async (cmd) => ({ exitCode: 0, stdout: outputs[cmd] ?? "", stderr: "" }),
     };
     const byName = Object.fromEntries(

@@ -1,5 +1,5 @@
 import { truncate } from "node:fs/promises";
-import { UserError } from "../../errors.js";
+import { ToolError, UserError } from "../../errors.js";
 import { run } from "../../host/exec.js";
 
 const MiB = 1024 * 1024;
@@ -35,40 +35,35 @@ export async function makeExt4(dir: string, image: string, opts: Ext4Options): P
       { hint: "Raise disk.size or remove it to size the filesystem to fit." },
     );
   }
-  const initial = opts.size ?? roundUp(usage * 1.3 + 256 * MiB, MiB);
   const env: Record<string, string> = {};
   if (opts.sourceDateEpoch !== undefined) env.E2FSPROGS_FAKE_TIME = String(opts.sourceDateEpoch);
   const stage = { stage: "ext4", signal: opts.signal, env };
-  await run(
-    [
-      "mke2fs",
-      "-q",
-      "-F",
-      "-t",
-      "ext4",
-      "-b",
-      "4096",
-      "-I",
-      "256",
-      "-m",
-      "0",
-      "-L",
-      opts.label ?? "rootfs",
-      "-U",
-      opts.uuid,
-      "-E",
-      `root_owner=0:0,hash_seed=${opts.uuid}`,
-      "-d",
-      dir,
-      image,
-      `${Math.floor(initial / 1024)}k`,
-    ],
-    stage,
-  );
-  if (opts.size !== undefined || !opts.shrink) return;
-  await run(["resize2fs", "-M", image], stage);
-  const blocks = await blockCount(image, opts.signal);
-  const target = roundUp(blocks * 4096 + opts.headroom, 4 * MiB);
+  // prettier-ignore
+  const mkfs = (bytes: number) =>
+    run(
+      [
+        "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0",
+        "-L", opts.label ?? "rootfs", "-U", opts.uuid, "-E", `root_owner=0:0,hash_seed=${opts.uuid}`,
+        "-d", dir, image, `${Math.floor(bytes / 1024)}k`,
+      ],
+      stage,
+    );
+  const generous = roundUp(usage * 1.3 + 256 * MiB, MiB);
+  if (opts.size !== undefined || !opts.shrink) return void (await mkfs(opts.size ?? generous));
+
+  // resize2fs -M is conservative: on a tree of many small files it leaves ~30% free (a
+  // 1.6 GB devbox tree came out at 2.6 GB). So try a tight size first; only when the
+  // files do not fit, the generous one, which -M then shrinks.
+  try {
+    await mkfs(roundUp(usage * 1.08 + 96 * MiB, MiB));
+  } catch (error) {
+    if (!(error instanceof ToolError)) throw error;
+    await mkfs(generous);
+  }
+  const minimum = Number(/(\d+)\s*$/.exec(await run(["resize2fs", "-P", image], stage))?.[1] ?? 0);
+  if (minimum && minimum < (await blockCount(image, opts.signal)))
+    await run(["resize2fs", "-M", image], stage);
+  const target = roundUp((await blockCount(image, opts.signal)) * 4096 + opts.headroom, 4 * MiB);
   await run(["resize2fs", image, `${target / 1024}K`], stage);
   await truncate(image, target);
 }
