@@ -1,6 +1,12 @@
 /** plinth as a library. The CLI is a thin layer over these. */
 export { Sandbox, type SandboxOptions } from "./sdk/sandbox.js";
-export { buildImage, ensureImage, type BuildOptions, type BuildResult } from "./build/build.js";
+export {
+  buildImage,
+  ensureImage,
+  resolveImage,
+  type BuildOptions,
+  type BuildResult,
+} from "./build/build.js";
 export { planBuild, type Plan, type BootstrapPlan } from "./build/plan.js";
 export { mmdebstrapArgv } from "./build/bootstrap/mmdebstrap.js";
 export { loadSpec, type LoadOptions, type LoadResult } from "./spec/load.js";

@@ -14,7 +14,7 @@ import {
 } from "../image/metadata.js";
 import { imageVersion, sourceDateEpoch } from "../image/version.js";
 import { imagesDir } from "../paths.js";
-import { findByBuildHash } from "../store/images.js";
+import { findByBuildHash, resolveImageRef } from "../store/images.js";
 import { loadSpec } from "../spec/load.js";
 import { parseSize } from "../spec/schema.js";
 import { bootstrap } from "./bootstrap/cache.js";
@@ -230,4 +230,16 @@ export async function ensureImage(
     return { imageDir: existing, reused: true };
   }
   return { imageDir: (await buildImage(options)).imageDir, reused: false };
+}
+
+/**
+ * What `<image>` means everywhere (CLI, SDK): a spec file (built unless the store already
+ * has it), an image directory, or `name[:version]` in the store.
+ */
+export async function resolveImage(
+  ref: string,
+  options: Omit<BuildOptions, "specFile"> = {},
+): Promise<{ imageDir: string; reused: boolean }> {
+  if (/\.ya?ml$/.test(ref) && existsSync(ref)) return ensureImage({ ...options, specFile: ref });
+  return { imageDir: resolveImageRef(ref), reused: true };
 }

@@ -1,8 +1,6 @@
-import { existsSync } from "node:fs";
-import { ensureImage } from "../build/build.js";
+import { resolveImage } from "../build/build.js";
 import type { AgentClient, ExecOptions, ExecResult } from "../agent/client/index.js";
 import type { EventSink } from "../events.js";
-import { resolveImageRef } from "../store/images.js";
 import type { AccelRequest } from "../vm/accel.js";
 import { Machine } from "../vm/machine.js";
 
@@ -35,17 +33,11 @@ export class Sandbox {
 
   /** Boot `image`: an image directory, `name[:version]` from the store, or a spec file (built if needed). */
   static async start(image: string, options: SandboxOptions = {}): Promise<Sandbox> {
-    const dir =
-      /\.ya?ml$/.test(image) && existsSync(image)
-        ? (
-            await ensureImage({
-              specFile: image,
-              sets: options.sets,
-              onEvent: options.onEvent,
-              signal: options.signal,
-            })
-          ).imageDir
-        : resolveImageRef(image);
+    const { imageDir: dir } = await resolveImage(image, {
+      sets: options.sets,
+      onEvent: options.onEvent,
+      signal: options.signal,
+    });
     const machine = await Machine.start({ image: dir, ...options });
     try {
       return new Sandbox(machine, await machine.agent());

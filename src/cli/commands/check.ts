@@ -4,7 +4,7 @@ import { checkImage } from "../../check/run.js";
 import { formatTable, toJUnit } from "../../check/report.js";
 import { makeContext } from "../context.js";
 import { accelOption, collect } from "../options.js";
-import { imageFromRef } from "../vm-ref.js";
+import { resolveImage } from "../../build/build.js";
 
 export function registerCheck(program: Command): void {
   program
@@ -28,7 +28,7 @@ export function registerCheck(program: Command): void {
         opts: { accel: "auto" | "kvm" | "tcg"; set: string[]; junit?: string; json?: boolean },
       ) => {
         const ctx = makeContext(!!opts.json);
-        const { imageDir } = await imageFromRef(ref, {
+        const { imageDir } = await resolveImage(ref, {
           sets: opts.set,
           onEvent: ctx.renderer.onEvent,
           signal: ctx.signal,

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { Machine } from "../../vm/machine.js";
 import { makeContext } from "../context.js";
 import { collect, positiveInt } from "../options.js";
-import { exitCodeOf } from "../vm-ref.js";
+import { exitCodeOf } from "../exit-code.js";
 
 export function registerExec(program: Command): void {
   program

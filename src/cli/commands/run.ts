@@ -3,7 +3,8 @@ import { seconds } from "../../ui/progress.js";
 import { Machine } from "../../vm/machine.js";
 import { makeContext } from "../context.js";
 import { accelOption, collect, positiveInt } from "../options.js";
-import { exitCodeOf, imageFromRef } from "../vm-ref.js";
+import { resolveImage } from "../../build/build.js";
+import { exitCodeOf } from "../exit-code.js";
 
 interface RunOptions {
   rm?: boolean;
@@ -41,7 +42,7 @@ export function registerRun(program: Command): void {
       const ctx = makeContext(!!opts.json);
       const emit = ctx.renderer.onEvent;
       const t0 = performance.now();
-      const image = await imageFromRef(ref, { sets: opts.set, onEvent: emit, signal: ctx.signal });
+      const image = await resolveImage(ref, { sets: opts.set, onEvent: emit, signal: ctx.signal });
       const imageMs = performance.now() - t0;
       emit({ type: "stage:start", stage: "boot", title: "boot" });
       const vm = await Machine.start({
