@@ -1,6 +1,6 @@
 // Shared bits of the benchmarks: statistics and printing. Benchmarks import plinth from
 // dist/ (run `npm run build` first; the npm scripts do).
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -8,8 +8,11 @@ export const root = path.resolve(import.meta.dirname, "..");
 
 /** A private store for this run; the stage cache stays shared so builds are warm. */
 export function privateHome() {
-  process.env.PLINTH_HOME = mkdtempSync(path.join(os.tmpdir(), "plinth-bench-"));
-  return process.env.PLINTH_HOME;
+  const home = mkdtempSync(path.join(os.tmpdir(), "plinth-bench-"));
+  process.env.PLINTH_HOME = home;
+  // Its images are gigabytes: gone when the benchmark ends, however it ends.
+  process.on("exit", () => rmSync(home, { recursive: true, force: true }));
+  return home;
 }
 
 export function stats(xs) {
