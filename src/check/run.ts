@@ -4,7 +4,7 @@ import { noEvents, stage, type EventSink } from "../events.js";
 import { readMetadata } from "../image/metadata.js";
 import type { AccelRequest } from "../vm/accel.js";
 import { Machine } from "../vm/machine.js";
-import { planChecks } from "./checks.js";
+import { planChecks, type CheckContext } from "./checks.js";
 
 export interface CheckResult {
   group: string;
@@ -59,9 +59,11 @@ export async function checkImage(opts: {
   const results: CheckResult[] = [];
   try {
     const client = await vm.agent();
-    const ctx = {
+    const ctx: CheckContext = {
       bootMs: vm.boot!.readyMs,
       rootfsBytes: meta.artifacts.find((a) => a.kind === "rootfs")?.size ?? 0,
+      allServicesMs: vm.boot!.readyMs,
+      systemState: "running",
       sh: async (command: string) => {
         const r = (await client.exec(command, {
           timeoutMs: 120_000,
@@ -70,6 +72,13 @@ export async function checkImage(opts: {
         return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
       },
     };
+    // The agent answers before the rest of a systemd boot is done: wait for it, so the
+    // checks see the booted system (and boot-to-all-services is measured here).
+    if (meta.init === "systemd") {
+      const t0 = performance.now();
+      ctx.systemState = (await ctx.sh("systemctl is-system-running --wait")).stdout.trim();
+      ctx.allServicesMs = ctx.bootMs + performance.now() - t0;
+    }
     await stage(emit, "checks", `${checks.length} checks`, async () => {
       for (const c of checks) {
         const outcome = await c

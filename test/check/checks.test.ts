@@ -45,6 +45,8 @@ describe("planChecks", () => {
     const ctx: CheckContext = {
       bootMs: 250,
       rootfsBytes: 1,
+      allServicesMs: 300,
+      systemState: "running",
       sh: async (cmd) => ({ exitCode: 0, stdout: outputs[cmd] ?? "", stderr: "" }),
     };
     const byName = Object.fromEntries(

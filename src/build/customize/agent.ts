@@ -14,6 +14,8 @@ export const AGENT_COMMAND = `/usr/bin/node ${AGENT_PATH} --pid1 quiet`;
 const AGENT_UNIT = `[Unit]
 Description=plinth guest agent
 DefaultDependencies=no
+# After the boot-time /tmp cleanup (and local mounts): files a client writes must stay.
+After=local-fs.target systemd-tmpfiles-setup.service
 Before=sysinit.target shutdown.target
 Conflicts=shutdown.target
 
