@@ -5,7 +5,7 @@
 //
 //   sudo npm run bench:boot            (RUNS=5 by default; about 3 minutes under TCG)
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, chmodSync } from "node:fs";
+import { mkdtempSync, mkdirSync, copyFileSync, writeFileSync, chmodSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fmt, privateHome, root, row, stats } from "./lib.mjs";
@@ -24,6 +24,7 @@ const accel = await chooseAccel(process.env.ACCEL ?? "auto", kernel);
 
 function floorInitramfs() {
   const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-floor-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   const tree = path.join(dir, "tree");
   mkdirSync(path.join(tree, "bin"), { recursive: true });
   copyFileSync(
