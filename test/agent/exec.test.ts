@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CancelledError } from "../../src/errors.js";
 import {
   AgentExecError,
@@ -9,18 +9,13 @@ import {
   type AgentClient,
 } from "../../src/agent/client/index.js";
 import { INITIAL_WINDOW } from "../../src/agent/protocol/constants.js";
-import { gone, sleep, startAgent, until, type TestAgent } from "./harness.js";
+import { gone, sleep, until, useSharedAgent, type TestAgent } from "./harness.js";
 
 let t: TestAgent;
 let client: AgentClient;
-beforeAll(async () => {
-  t = await startAgent();
-  client = await t.connect();
-});
-afterAll(async () => {
-  // No request was left running in the agent.
-  await until(() => t.agent.requests === 0);
-  await t.stop();
+useSharedAgent((agent, c) => {
+  t = agent;
+  client = c;
 });
 
 const isRoot = process.getuid?.() === 0;

@@ -10,24 +10,19 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CancelledError } from "../../src/errors.js";
 import { AgentRemoteError, type AgentClient } from "../../src/agent/client/index.js";
-import { startAgent, until, type TestAgent } from "./harness.js";
+import { until, useSharedAgent, type TestAgent } from "./harness.js";
 
 let t: TestAgent;
 let client: AgentClient;
 let n = 0;
 /** A fresh directory per test. */
 let dir: string;
-beforeAll(async () => {
-  t = await startAgent();
-  client = await t.connect();
-});
-afterAll(async () => {
-  // No request was left running in the agent.
-  await until(() => t.agent.requests === 0);
-  await t.stop();
+useSharedAgent((agent, c) => {
+  t = agent;
+  client = c;
 });
 
 function fresh(): string {

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "vitest";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { Duplex } from "node:stream";
@@ -177,4 +178,20 @@ export function gone(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/**
+ * One agent and one connected client for a whole test file; at the end, checks that no
+ * request was left running in the agent.
+ */
+export function useSharedAgent(ready: (t: TestAgent, client: AgentClient) => void): void {
+  let t: TestAgent;
+  beforeAll(async () => {
+    t = await startAgent();
+    ready(t, await t.connect());
+  });
+  afterAll(async () => {
+    await until(() => t.agent.requests === 0);
+    await t.stop();
+  });
 }
