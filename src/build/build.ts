@@ -60,6 +60,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   );
 
   const { spec } = plan;
+  for (const message of plan.notes)
+    emit({ type: "log", stage: "plan", level: "info", message: `note: ${message}` });
   const sde = sourceDateEpoch();
   const version = await imageVersion(spec.version, path.dirname(plan.specFile), sde);
   const dest = path.resolve(options.outDir ?? path.join(imagesDir(), spec.name, version));
@@ -125,7 +127,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
           signal,
         },
       );
-      return customize(tree, spec, signal);
+      return customize(tree, spec, { version, emit, signal });
     });
     const kernel = await timed("kernel", () => extractKernel(tree, spec, tmp, scratch, signal));
     await timed("ext4", async () => {

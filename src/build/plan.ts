@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Spec } from "../spec/schema.js";
 import { UnsupportedError } from "../errors.js";
 import { sha256, stableStringify } from "../util/hash.js";
+import { kernelPackage, mapComponents, mapPackages } from "./distro-map.js";
 import { defaultMirror, securityMirror } from "./bootstrap/mirror.js";
 import { readAgentBundle } from "./customize/agent.js";
 import { MINIMAL_INIT } from "./customize/init.js";
@@ -35,13 +36,10 @@ export interface Plan {
   /** Hash of the whole build: equal hashes give equal images. */
   buildHash: string;
   kernelCmdline: string;
+  /** What plinth changed to build the spec on this base (renamed or dropped packages). */
+  notes: string[];
   stages: { id: string; title: string }[];
 }
-
-const KERNEL_PACKAGES: Record<string, Record<string, string>> = {
-  debian: { amd64: "linux-image-cloud-amd64", arm64: "linux-image-cloud-arm64" },
-  ubuntu: { amd64: "linux-image-virtual", arm64: "linux-image-virtual" },
-};
 
 const STABLE_LESS = new Set(["sid", "unstable", "experimental", "rc-buggy"]);
 
@@ -77,6 +75,7 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
     bootstrap,
     buildHash: sha256(String(STAGE_FORMAT), bootstrap.hash, specDigest),
     kernelCmdline,
+    notes: mapPackages(spec).notes,
     stages: [
       { id: "bootstrap", title: `bootstrap ${spec.base.distro} ${spec.base.suite}` },
       { id: "customize", title: "customize rootfs" },
@@ -95,12 +94,11 @@ export function impliedPackages(spec: Spec): string[] {
   if (spec.init === "minimal") pkgs.push("tini", "iproute2", "mount");
   if (spec.agent) pkgs.push("nodejs");
   if (spec.ssh) pkgs.push("openssh-server");
-  if (spec.firewall) pkgs.push("nftables");
-  const kernelPkg =
-    spec.kernel.package ??
-    (spec.kernel.path || spec.kernel.url
-      ? undefined
-      : KERNEL_PACKAGES[spec.base.distro]?.[spec.arch]);
+  if (spec.firewall) pkgs.push(spec.firewall.backend);
+  if (spec.logrotate?.length) pkgs.push("logrotate");
+  if (spec.git) pkgs.push("git");
+  if (spec.locale && !/^C\./.test(spec.locale)) pkgs.push("locales");
+  const kernelPkg = kernelPackage(spec).name;
   if (kernelPkg) pkgs.push(kernelPkg);
   if (spec.users.some((u) => u.sudo)) pkgs.push("sudo");
   return pkgs;
@@ -108,8 +106,7 @@ export function impliedPackages(spec: Spec): string[] {
 
 function planBootstrap(spec: Spec, isRoot: boolean): BootstrapPlan {
   const { distro, suite, variant } = spec.base;
-  const components =
-    spec.base.components ?? (distro === "ubuntu" ? ["main", "universe"] : ["main"]);
+  const { components } = mapComponents(spec);
   const mirror = (spec.base.mirror ?? defaultMirror(distro)).replace(/\/$/, "");
   const comps = components.join(" ");
   const sources = [`deb ${mirror} ${suite} ${comps}`];
@@ -119,7 +116,7 @@ function planBootstrap(spec: Spec, isRoot: boolean): BootstrapPlan {
     sources.push(`deb ${security} ${suite}-security ${comps}`);
   }
   const keyrings = distro === "ubuntu" ? ["/usr/share/keyrings/ubuntu-archive-keyring.gpg"] : [];
-  const packages = [...new Set([...spec.packages, ...impliedPackages(spec)])].sort();
+  const packages = [...new Set([...mapPackages(spec).packages, ...impliedPackages(spec)])].sort();
   // Everything that determines the bootstrap result, and so its cache key (not the mode).
   const content = {
     distro,

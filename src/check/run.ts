@@ -32,6 +32,8 @@ export interface CheckReport {
 export async function checkImage(opts: {
   imageDir: string;
   accel?: AccelRequest;
+  memMiB?: number;
+  cpus?: number;
   onEvent?: EventSink;
   signal?: AbortSignal;
 }): Promise<CheckReport> {
@@ -54,7 +56,17 @@ export async function checkImage(opts: {
   }
   const checks = planChecks(meta.spec);
   const vm = await stage(emit, "boot", "boot", () =>
-    Machine.start({ image: opts.imageDir, accel: opts.accel, onEvent: emit, signal: opts.signal }),
+    // With a NIC (QEMU user-mode network), as a sandbox usually runs: network units then
+    // have a link to configure, and wait-online targets are reached.
+    Machine.start({
+      image: opts.imageDir,
+      accel: opts.accel,
+      memMiB: opts.memMiB ?? meta.spec.validate?.vm?.memory_mib,
+      cpus: opts.cpus ?? meta.spec.validate?.vm?.cpus,
+      net: {},
+      onEvent: emit,
+      signal: opts.signal,
+    }),
   );
   const results: CheckResult[] = [];
   try {

@@ -16,3 +16,15 @@ export function accelOption(value: string): "auto" | "kvm" | "tcg" {
     throw new InvalidArgumentError("expected auto, kvm or tcg");
   return value;
 }
+
+/** Repeatable `-p 2222:22`. */
+export function publishOption(
+  value: string,
+  previous: { host: number; guest: number }[],
+): { host: number; guest: number }[] {
+  const m = /^(\d{1,5}):(\d{1,5})$/.exec(value);
+  const ok = (n: number) => n >= 1 && n <= 65535;
+  if (!m || !ok(Number(m[1])) || !ok(Number(m[2])))
+    throw new InvalidArgumentError("expected HOST:GUEST ports, e.g. 2222:22");
+  return [...previous, { host: Number(m[1]), guest: Number(m[2]) }];
+}

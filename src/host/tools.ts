@@ -52,6 +52,12 @@ export const TOOLS: Tool[] = [
   },
   { name: "cpio", pkg: "cpio", usedFor: "initramfs", version: ["cpio", "--version"] },
   { name: "busybox", pkg: "busybox-static", usedFor: "minimal init and the boot benchmark floor" },
+  {
+    name: "ssh",
+    pkg: "openssh-client",
+    usedFor: "logging in to a guest's sshd (`-p 2222:22`; the SSH example test)",
+    version: ["ssh", "-V"],
+  },
   { name: "OVMF", pkg: "ovmf", usedFor: "UEFI boot tests", file: "/usr/share/OVMF/OVMF_CODE.fd" },
   {
     name: "ubuntu-keyring",

@@ -10,6 +10,10 @@ export interface SandboxOptions {
   accel?: AccelRequest;
   memMiB?: number;
   cpus?: number;
+  /** Appended to the kernel command line: plinth.ip=, plinth.ssh_key="…", … */
+  append?: string;
+  /** A NIC on QEMU's user-mode network, with 127.0.0.1 → guest TCP forwards. */
+  net?: { forwards?: { host: number; guest: number }[] };
   /** Keep running after this process exits (reconnect with Sandbox.connect). */
   detach?: boolean;
   /** When `image` is a spec file: `--set` style overrides. */

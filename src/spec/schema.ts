@@ -106,15 +106,120 @@ export const DirectorySchema = z.strictObject({
   owner: owner.optional(),
 });
 
+const unitValue = z.union([scalarValue(), z.array(scalarValue())]);
+const unitKey = /^[A-Z][A-Za-z0-9]*$/;
+
+/** A unit-file section: typed where a typo would silently weaken a unit, free-form elsewhere. */
+function unitSection(typed: z.ZodRawShape) {
+  return z
+    .object(typed)
+    .catchall(unitValue)
+    .superRefine((section, ctx) => {
+      for (const key of Object.keys(section)) {
+        if (!unitKey.test(key))
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: "must be a unit-file key such as ExecStart",
+          });
+      }
+    });
+}
+
+const sizeOrPercent = z.union([
+  z
+    .string()
+    .regex(
+      /^(\d+(\.\d+)?[KMGT]?|\d+(\.\d+)?%|infinity)$/,
+      'must be a size ("512M"), a percentage or "infinity"',
+    ),
+  z.number().int().positive(),
+]);
+const pathList = z.array(
+  z.string().regex(/^[-+]?\/.*/, "must be an absolute path (optionally prefixed with - or +)"),
+);
+const capabilities = z.array(
+  z.string().regex(/^~?CAP_[A-Z_]+$/, "must be a capability such as CAP_NET_ADMIN"),
+);
+
+/** The hardening and resource keys ClaudeOS-style units use, with their value types. */
+export const HARDENING_KEYS = {
+  ProtectSystem: z.union([z.boolean(), z.enum(["full", "strict"])]),
+  ProtectHome: z.union([z.boolean(), z.enum(["read-only", "tmpfs"])]),
+  PrivateTmp: z.boolean(),
+  PrivateDevices: z.boolean(),
+  PrivateNetwork: z.boolean(),
+  NoNewPrivileges: z.boolean(),
+  ProtectKernelTunables: z.boolean(),
+  ProtectKernelModules: z.boolean(),
+  ProtectControlGroups: z.boolean(),
+  RestrictRealtime: z.boolean(),
+  ReadWritePaths: pathList,
+  ReadOnlyPaths: pathList,
+  InaccessiblePaths: pathList,
+  AmbientCapabilities: capabilities,
+  CapabilityBoundingSet: capabilities,
+  MemoryMax: sizeOrPercent,
+  MemoryHigh: sizeOrPercent,
+  TasksMax: sizeOrPercent,
+  CPUQuota: z.string().regex(/^\d+%$/, 'must be a percentage such as "50%"'),
+};
+
+export const UnitSchema = z
+  .strictObject({
+    name: unitName,
+    content: z.string().min(1).optional().describe("The whole unit file, verbatim."),
+    unit: unitSection({
+      Description: z.string().optional(),
+      After: z.array(unitName).optional(),
+      Before: z.array(unitName).optional(),
+      Wants: z.array(unitName).optional(),
+      Requires: z.array(unitName).optional(),
+      PartOf: z.array(unitName).optional(),
+    })
+      .optional()
+      .describe("[Unit] section."),
+    service: unitSection({
+      Type: z.enum(["simple", "exec", "forking", "oneshot", "dbus", "notify", "idle"]).optional(),
+      Restart: z
+        .enum([
+          "no",
+          "always",
+          "on-success",
+          "on-failure",
+          "on-abnormal",
+          "on-abort",
+          "on-watchdog",
+        ])
+        .optional(),
+      ...Object.fromEntries(Object.entries(HARDENING_KEYS).map(([k, v]) => [k, v.optional()])),
+    })
+      .optional()
+      .describe("[Service] section; hardening and resource keys are type-checked."),
+    install: unitSection({
+      WantedBy: z.array(unitName).optional(),
+      RequiredBy: z.array(unitName).optional(),
+    })
+      .optional()
+      .describe("[Install] section."),
+  })
+  .refine((u) => (u.content !== undefined) !== !!(u.unit ?? u.service ?? u.install), {
+    message: "give either `content` or the `unit`/`service`/`install` sections, not both",
+  });
+
 export const ServicesSchema = z.strictObject({
   enable: z.array(unitNameOrShort()).optional(),
-  disable: z.array(unitNameOrShort()).optional(),
-  mask: z.array(unitNameOrShort()).optional(),
-  units: z
-    .array(z.strictObject({ name: unitName, content: z.string().min(1) }))
+  disable: z
+    .array(unitNameOrShort())
     .optional()
-    .describe("Custom unit files written to /etc/systemd/system."),
+    .describe("Units to disable; units the image does not have are skipped with a note."),
+  mask: z.array(unitNameOrShort()).optional(),
+  units: z.array(UnitSchema).optional().describe("Custom units written to /etc/systemd/system."),
 });
+
+function scalarValue() {
+  return z.union([z.string(), z.number(), z.boolean()]);
+}
 
 function unitNameOrShort() {
   return z.string().regex(/^[A-Za-z0-9:_.@-]+$/, "must be a unit name such as ssh or ssh.service");
@@ -170,7 +275,10 @@ export const SshSchema = z
 
 export const FirewallSchema = z
   .strictObject({
-    backend: z.enum(["nftables"]).default("nftables").describe("Rendered as an nftables ruleset."),
+    backend: z
+      .enum(["nftables", "ufw"])
+      .default("nftables")
+      .describe("nftables: a ruleset in /etc/nftables.conf; ufw: ufw's own rule files, enabled."),
     incoming: z
       .enum(["deny", "allow"])
       .default("deny")
@@ -195,13 +303,23 @@ export const FirewallSchema = z
       .default([])
       .describe("Incoming ports to allow (loopback and established traffic always are)."),
   })
-  .describe("Host firewall (adds nftables, enabled at boot).");
+  .describe("Host firewall (adds nftables or ufw, enabled at boot).");
 
 export const LimitSchema = z.strictObject({
   domain: z.string().min(1).describe('User, @group or "*".'),
   type: z.enum(["soft", "hard", "-"]),
   item: z.string().regex(/^[a-z]+$/, "must be a limits.conf item such as nofile"),
   value: z.union([z.number().int(), z.literal("unlimited")]),
+});
+
+export const LogrotateSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a file name"),
+  paths: z.array(absPath).min(1).describe("Log files or globs."),
+  options: z
+    .array(z.string().min(1))
+    .default([])
+    .describe("logrotate directives, e.g. daily, rotate 7, compress."),
+  postrotate: z.string().optional().describe("Script run after rotation."),
 });
 
 export const MountSchema = z.strictObject({
@@ -213,6 +331,13 @@ export const MountSchema = z.strictObject({
 
 export const ValidateSchema = z
   .strictObject({
+    vm: z
+      .strictObject({
+        cpus: z.number().int().positive().optional(),
+        memory_mib: z.number().int().positive().optional(),
+      })
+      .optional()
+      .describe("The VM `plinth check` boots to measure the criteria (default 1 vCPU, 1024 MiB)."),
     boot: z
       .strictObject({
         agent_ready_ms: z.number().int().positive().optional().describe("Max boot-to-agent-ready."),
@@ -324,6 +449,53 @@ export const SpecSchema = z
       .array(z.string().min(1))
       .optional()
       .describe("Name servers for a static /etc/resolv.conf."),
+    manager: z
+      .record(z.string().regex(/^[A-Z][A-Za-z]*$/, "must be a system.conf key"), scalar)
+      .optional()
+      .describe("systemd manager settings, written to /etc/systemd/system.conf.d/90-plinth.conf."),
+    logrotate: z
+      .array(LogrotateSchema)
+      .optional()
+      .describe("logrotate rules, one /etc/logrotate.d/<name> each (adds logrotate)."),
+    locale: z
+      .string()
+      .regex(
+        /^[A-Za-z]{2,3}(_[A-Z]{2})?(\.[A-Za-z0-9-]+)?(@\w+)?$|^C\.UTF-8$/,
+        "must be a locale such as en_US.UTF-8",
+      )
+      .optional()
+      .describe("System locale: generated, and set as LANG in /etc/default/locale."),
+    git: z
+      .record(
+        z
+          .string()
+          .regex(
+            /^[A-Za-z][A-Za-z0-9-]*(\.[^\s=]+)?\.[A-Za-z][A-Za-z0-9-]*$/,
+            "must be a git config key such as init.defaultBranch",
+          ),
+        scalar,
+      )
+      .optional()
+      .describe("System-wide git config (/etc/gitconfig), so every user gets it (adds git)."),
+    profile: z
+      .record(z.string().regex(/^[A-Za-z0-9_-]+$/, "must be a file name without .sh"), z.string())
+      .optional()
+      .describe("Login-shell snippets, written to /etc/profile.d/<name>.sh."),
+    trim: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          docs: z.boolean().default(false),
+          man: z.boolean().default(false),
+          locales: z.boolean().default(false),
+          apt_lists: z.boolean().default(false),
+        }),
+      ])
+      .optional()
+      .describe(
+        "Leave out documentation (copyright files stay), man pages, translations, apt lists; " +
+          "`true` for all. Also keeps later package installs in the image trimmed.",
+      ),
     validate: ValidateSchema.optional(),
     disk: DiskSchema.default({ shrink: true, headroom: "256M" }),
     outputs: z
@@ -341,6 +513,7 @@ export type Spec = z.output<typeof SpecSchema>;
 export type SpecInput = z.input<typeof SpecSchema>;
 export type User = z.output<typeof UserSchema>;
 export type FileEntry = z.output<typeof FileSchema>;
+export type Unit = z.output<typeof UnitSchema>;
 
 /** "2G" → bytes. Units are binary (K = KiB). */
 export function parseSize(size: string): number {

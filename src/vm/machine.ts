@@ -12,7 +12,7 @@ import { run } from "../host/exec.js";
 import { requireTools } from "../host/tools.js";
 import { readMetadata, type ImageMetadata } from "../image/metadata.js";
 import { chooseAccel, type AccelRequest } from "./accel.js";
-import { hostTscKhz, qemuArgv } from "./qemu-argv.js";
+import { hostTscKhz, qemuArgv, type PortForward } from "./qemu-argv.js";
 import { Qmp } from "./qmp.js";
 import {
   claimVm,
@@ -41,6 +41,10 @@ export interface StartOptions {
   retries?: number;
   /** Extra virtio-serial ports (benchmarks: a raw echo channel, qemu-guest-agent). */
   extraPorts?: string[];
+  /** Appended to the image's kernel command line (e.g. plinth.ip=…, plinth.ssh_key="…"). */
+  append?: string;
+  /** A NIC on QEMU's user-mode network (10.0.2.0/24, gateway .2, DNS .3). */
+  net?: { forwards?: PortForward[] };
   onEvent?: EventSink;
   signal?: AbortSignal;
 }
@@ -102,12 +106,13 @@ export class Machine {
       initrd: meta.artifacts.some((a) => a.kind === "initrd")
         ? path.join(o.image, "initrd.img")
         : undefined,
-      cmdline: meta.kernel.cmdline,
+      cmdline: [meta.kernel.cmdline, o.append].filter(Boolean).join(" "),
       memMiB: config.memMiB,
       cpus: config.cpus,
       tscKhz: hostTscKhz(),
       paths,
       extraPorts: o.extraPorts,
+      net: o.net,
     });
     const retries = o.retries ?? 2;
     let why = "";

@@ -17,6 +17,13 @@ export interface QemuConfig {
   paths: Pick<VmPaths, "dir" | "overlay" | "qmp" | "agent" | "console" | "consoleLog">;
   /** More virtio-serial ports, each a Unix socket `port-<name>.sock` in the state dir. */
   extraPorts?: string[];
+  /** A virtio-net NIC on QEMU's user-mode network, with host→guest TCP forwards. */
+  net?: { forwards?: PortForward[] };
+}
+
+export interface PortForward {
+  host: number;
+  guest: number;
 }
 
 /** Host socket of an extra virtio-serial port. */
@@ -63,6 +70,12 @@ export function qemuArgv(c: QemuConfig): string[] {
     argv.push("-chardev", `socket,id=port${i},path=${portSocket(p.dir, name)},server=on,wait=off`);
     argv.push("-device", `virtserialport,chardev=port${i},name=${name}`);
   });
+  if (c.net) {
+    // Loopback only: a sandbox's ports are not for the host's network.
+    const fwd = (c.net.forwards ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`);
+    argv.push("-netdev", `user,id=net0${fwd.join("")}`);
+    argv.push("-device", "virtio-net-device,netdev=net0");
+  }
   if (c.initrd) argv.push("-initrd", c.initrd);
   return argv;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   renderEnvironment,
   renderFstabEntries,
-  renderJournald,
+  renderDropIn,
   renderLimits,
   renderNftables,
   renderResolvConf,
@@ -45,7 +45,7 @@ describe("config file renderers", () => {
         ]),
       ),
     ).toBe("tmpfs\t/tmp\ttmpfs\tsize=512M\t0\t0");
-    expect(body(renderJournald({ SystemMaxUse: "100M", Compress: true }))).toBe(
+    expect(body(renderDropIn("Journal", { SystemMaxUse: "100M", Compress: true }))).toBe(
       "[Journal]\nSystemMaxUse=100M\nCompress=yes",
     );
     expect(body(renderEnvironment({ EDITOR: "vim", MSG: 'say "hi"' }))).toBe(

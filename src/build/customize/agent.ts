@@ -15,7 +15,8 @@ const AGENT_UNIT = `[Unit]
 Description=plinth guest agent
 DefaultDependencies=no
 # After the boot-time /tmp cleanup (and local mounts): files a client writes must stay.
-After=local-fs.target systemd-tmpfiles-setup.service
+# After guest-config: a client sees the hostname and keys the command line set.
+After=local-fs.target systemd-tmpfiles-setup.service plinth-guest-config.service
 Before=sysinit.target shutdown.target
 Conflicts=shutdown.target
 

@@ -1,7 +1,9 @@
+import type { EventSink } from "../../events.js";
 import type { Spec } from "../../spec/schema.js";
 import { applyAgent } from "./agent.js";
-import { applyConfigFiles } from "./config-files.js";
+import { applyConfigFiles, applyTrim } from "./config-files.js";
 import { applyFiles } from "./files.js";
+import { applyGuestConfig } from "./guest-config.js";
 import { applyInit } from "./init.js";
 import { Rootfs } from "./rootfs.js";
 import { applyRunSteps } from "./run-steps.js";
@@ -10,6 +12,9 @@ import { applySystem } from "./system.js";
 import { applyUsers } from "./users.js";
 
 export { Rootfs } from "./rootfs.js";
+
+/** Name and version of the image, in the image. */
+export const RELEASE_FILE = "/etc/plinth-release";
 export { READY_MARKER } from "./services.js";
 
 export interface InstalledPackage {
@@ -25,17 +30,24 @@ export interface InstalledPackage {
 export async function customize(
   dir: string,
   spec: Spec,
-  signal?: AbortSignal,
+  o: { version: string; emit: EventSink; signal?: AbortSignal },
 ): Promise<InstalledPackage[]> {
-  const fs = new Rootfs(dir, signal);
+  const { emit } = o;
+  const fs = new Rootfs(dir, o.signal);
+  // Which image this is, for the guest and for `run` steps (e.g. a /etc/<product>-version).
+  await fs.write(RELEASE_FILE, `PLINTH_IMAGE=${spec.name}\nPLINTH_IMAGE_VERSION=${o.version}\n`, {
+    mode: 0o644,
+  });
   await applyUsers(fs, spec);
   await applyFiles(fs, spec);
   await applySystem(fs, spec);
   await applyConfigFiles(fs, spec);
-  await applyServices(fs, spec);
+  await applyServices(fs, spec, emit);
   await applyAgent(fs, spec);
+  await applyGuestConfig(fs, spec);
   await applyInit(fs, spec);
   await applyRunSteps(fs, spec);
+  await applyTrim(fs, spec);
   const out = await fs.chroot(["dpkg-query", "-W", "-f=${Package}\t${Version}\t${Architecture}\n"]);
   return out
     .split("\n")

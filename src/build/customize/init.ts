@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import type { Spec } from "../../spec/schema.js";
+import { GUEST_CONFIG } from "./guest-config.js";
 import { AGENT_COMMAND } from "./agent.js";
 import type { Rootfs } from "./rootfs.js";
 import { READY_MARKER } from "./services.js";
@@ -10,9 +12,13 @@ export const MINIMAL_INIT = `${PLINTH_LIB}/init`;
  * PID 1 of `init: minimal` images, run by the initramfs's switch_root. It does the
  * little systemd would have done, then hands PID 1 to tini, which reaps orphans (Node
  * only waits for its own children) and runs the agent, restarting it if it exits.
- * Kernel command line: plinth.hostname=, plinth.ip=ADDR/PREFIX, plinth.gateway=, plinth.dns=.
+ * The kernel command line's plinth.* settings are applied by guest-config (see there).
  */
-export function minimalInitScript(command: string): string {
+const SSHD = `
+  # sshd, as its service would start it.
+  ssh-keygen -A >/dev/null 2>&1; mkdir -p /run/sshd && /usr/sbin/sshd`;
+
+export function minimalInitScript(command: string, sshd = false): string {
   // Every external command costs a fork+exec (~25 ms under TCG): builtins where possible,
   // and what the agent does not need in its first second runs in the background.
   return `#!/bin/sh
@@ -30,7 +36,7 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 # Node and its libraries are read from disk at first start: bigger read-ahead, fewer
 # (slow, emulated) disk requests.
 for ra in /sys/block/vd*/queue/read_ahead_kb; do [ -w "$ra" ] && echo 4096 > "$ra"; done
-# What systemd would apply: fstab mounts, sysctl settings, the nftables ruleset.
+# What systemd would apply: fstab mounts, sysctl settings, the firewall (nftables or ufw).
 while read -r src _; do case "$src" in ""|"#"*) ;; *) mount -a; break;; esac; done < /etc/fstab
 for f in /etc/sysctl.d/*.conf; do
   [ -r "$f" ] || continue
@@ -40,16 +46,10 @@ for f in /etc/sysctl.d/*.conf; do
   done < "$f"
 done
 [ -r /etc/nftables.conf ] && command -v nft >/dev/null && nft -f /etc/nftables.conf
+[ -x /lib/ufw/ufw-init ] && /lib/ufw/ufw-init start >/dev/null
+hostname=""
 read -r cmdline < /proc/cmdline
-hostname=""; ip=""; gateway=""; dns=""
-for arg in $cmdline; do
-  case "$arg" in
-    plinth.hostname=*) hostname="\${arg#*=}";;
-    plinth.ip=*) ip="\${arg#*=}";;
-    plinth.gateway=*) gateway="\${arg#*=}";;
-    plinth.dns=*) dns="\${arg#*=}";;
-  esac
-done
+for arg in $cmdline; do case "$arg" in plinth.hostname=*) hostname="\${arg#*=}";; esac; done
 [ -z "$hostname" ] && [ -r /etc/hostname ] && read -r hostname < /etc/hostname
 [ -n "$hostname" ] && echo "$hostname" > /proc/sys/kernel/hostname
 (
@@ -58,14 +58,8 @@ done
   for p in /sys/class/virtio-ports/*; do
     [ -r "$p/name" ] && read -r name < "$p/name" && ln -sf "../\${p##*/}" "/dev/virtio-ports/$name"
   done
-  if command -v ip >/dev/null; then
-    ip link set lo up
-    if [ -n "$ip" ]; then
-      ip link set eth0 up && ip addr add "$ip" dev eth0
-      [ -n "$gateway" ] && ip route add default via "$gateway"
-    fi
-  fi
-  [ -n "$dns" ] && echo "nameserver $dns" > /etc/resolv.conf
+  ip link set lo up
+  ${GUEST_CONFIG}${sshd ? SSHD : ""}
 ) &
 echo "plinth-init: starting agent"
 exec /usr/bin/tini -- /bin/sh -c 'while :; do ${command}; sleep 0.2; done'
@@ -78,5 +72,6 @@ export async function applyInit(fs: Rootfs, spec: Spec): Promise<void> {
   const command = spec.agent
     ? AGENT_COMMAND
     : `read up _ < /proc/uptime; echo "${READY_MARKER} $up" > /dev/console; exec sleep infinity`;
-  await fs.write(MINIMAL_INIT, minimalInitScript(command), { mode: 0o755 });
+  const sshd = existsSync(fs.path("/usr/sbin/sshd"));
+  await fs.write(MINIMAL_INIT, minimalInitScript(command, sshd), { mode: 0o755 });
 }

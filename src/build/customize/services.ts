@@ -1,5 +1,8 @@
+import { existsSync } from "node:fs";
+import type { EventSink } from "../../events.js";
 import type { Spec } from "../../spec/schema.js";
 import type { Rootfs } from "./rootfs.js";
+import { renderUnit } from "./units.js";
 
 /** Printed on the serial console once the guest is up; the boot test waits for it. */
 export const READY_MARKER = "plinth-ready";
@@ -16,25 +19,40 @@ ExecStart=/bin/sh -c 'echo "${READY_MARKER} $(cut -d" " -f1 /proc/uptime)" > /de
 WantedBy=multi-user.target
 `;
 
-function unit(name: string): string {
+export function unitFileName(name: string): string {
   return name.includes(".") ? name : `${name}.service`;
 }
 
+const UNIT_DIRS = ["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
+
 /** Custom units, then enable / disable / mask, all offline through the image's systemctl. */
-export async function applyServices(fs: Rootfs, spec: Spec): Promise<void> {
+export async function applyServices(fs: Rootfs, spec: Spec, emit: EventSink): Promise<void> {
   if (spec.init !== "systemd") return;
   // Without the agent, the console marker is how the host knows the guest is up.
   const ready = spec.agent ? [] : [{ name: "plinth-ready.service", content: READY_UNIT }];
   const units = [...(spec.services.units ?? []), ...ready];
   for (const u of units) {
-    await fs.write(`/etc/systemd/system/${u.name}`, u.content, { mode: 0o644 });
+    await fs.write(`/etc/systemd/system/${u.name}`, renderUnit(u), { mode: 0o644 });
   }
+  // A spec written for another distribution may disable units this one does not ship
+  // (snapd on Debian): nothing to disable, so say so instead of failing.
+  const installed = (n: string) => UNIT_DIRS.some((d) => existsSync(fs.path(`${d}/${n}`)));
+  const disable = (spec.services.disable ?? []).map(unitFileName).filter((n) => {
+    if (installed(n)) return true;
+    emit({
+      type: "log",
+      stage: "customize",
+      level: "warn",
+      message: `${n} is not in the image; nothing to disable`,
+    });
+    return false;
+  });
   const groups: [string, string[]][] = [
-    ["enable", [...(spec.services.enable ?? []), ...ready.map((u) => u.name)]],
-    ["disable", spec.services.disable ?? []],
-    ["mask", spec.services.mask ?? []],
+    ["enable", [...(spec.services.enable ?? []), ...ready.map((u) => u.name)].map(unitFileName)],
+    ["disable", disable],
+    ["mask", (spec.services.mask ?? []).map(unitFileName)],
   ];
   for (const [verb, names] of groups) {
-    if (names.length) await fs.chroot(["systemctl", verb, ...names.map(unit)]);
+    if (names.length) await fs.chroot(["systemctl", verb, ...names]);
   }
 }

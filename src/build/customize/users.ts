@@ -12,6 +12,7 @@ export async function applyUsers(fs: Rootfs, spec: Spec): Promise<void> {
     await fs.chroot([...argv, g.name]);
   }
   const existingUsers = parseDb(await fs.read("/etc/passwd"));
+  const groupsNow = parseDb(await fs.read("/etc/group"));
   for (const u of spec.users) {
     if (!existingUsers.has(u.name)) {
       const argv = ["useradd"];
@@ -19,6 +20,9 @@ export async function applyUsers(fs: Rootfs, spec: Spec): Promise<void> {
       if (u.system) argv.push("--system");
       argv.push(u.system && !u.home ? "--no-create-home" : "--create-home");
       if (u.home) argv.push("--home-dir", u.home);
+      // useradd would make a group of the user's name: join the one the spec (or a
+      // package) already made instead of failing.
+      if (groupsNow.has(u.name)) argv.push("--gid", u.name);
       argv.push("--shell", u.shell ?? (u.system ? "/usr/sbin/nologin" : "/bin/bash"));
       if (u.groups?.length) argv.push("--groups", u.groups.join(","));
       await fs.chroot([...argv, u.name]);

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { checkImage } from "../../check/run.js";
 import { formatTable, toJUnit } from "../../check/report.js";
 import { makeContext } from "../context.js";
-import { accelOption, collect } from "../options.js";
+import { accelOption, collect, positiveInt } from "../options.js";
 import { resolveImage } from "../../build/build.js";
 
 export function registerCheck(program: Command): void {
@@ -14,6 +14,8 @@ export function registerCheck(program: Command): void {
     )
     .argument("<image>", "image directory, name[:version] in the store, or a plinth.yaml")
     .option("--accel <accel>", "auto, kvm or tcg", accelOption, "auto")
+    .option("--mem <MiB>", "guest memory (default: the spec's validate.vm, else 1024)", positiveInt)
+    .option("--cpus <n>", "guest vCPUs (default: the spec's validate.vm, else 1)", positiveInt)
     .option(
       "--set <key=value>",
       "when <image> is a spec: override a value (repeatable)",
@@ -25,7 +27,14 @@ export function registerCheck(program: Command): void {
     .action(
       async (
         ref: string,
-        opts: { accel: "auto" | "kvm" | "tcg"; set: string[]; junit?: string; json?: boolean },
+        opts: {
+          accel: "auto" | "kvm" | "tcg";
+          mem?: number;
+          cpus?: number;
+          set: string[];
+          junit?: string;
+          json?: boolean;
+        },
       ) => {
         const ctx = makeContext(!!opts.json);
         const { imageDir } = await resolveImage(ref, {
@@ -36,6 +45,8 @@ export function registerCheck(program: Command): void {
         const report = await checkImage({
           imageDir,
           accel: opts.accel,
+          memMiB: opts.mem,
+          cpus: opts.cpus,
           onEvent: ctx.renderer.onEvent,
           signal: ctx.signal,
         });

@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { seconds } from "../../ui/progress.js";
 import { Machine } from "../../vm/machine.js";
 import { makeContext } from "../context.js";
-import { accelOption, collect, positiveInt } from "../options.js";
+import { accelOption, collect, positiveInt, publishOption } from "../options.js";
+import type { PortForward } from "../../vm/qemu-argv.js";
 import { resolveImage } from "../../build/build.js";
 import { exitCodeOf } from "../exit-code.js";
 
@@ -15,6 +16,9 @@ interface RunOptions {
   cpus: number;
   set: string[];
   json?: boolean;
+  append?: string;
+  net?: boolean;
+  publish: PortForward[];
 }
 
 export function registerRun(program: Command): void {
@@ -31,6 +35,14 @@ export function registerRun(program: Command): void {
     .option("--accel <accel>", "auto, kvm or tcg", accelOption, "auto")
     .option("--mem <MiB>", "guest memory", positiveInt, 1024)
     .option("--cpus <n>", "guest vCPUs", positiveInt, 1)
+    .option("--append <args>", "more kernel command-line arguments (plinth.ip=…, plinth.ssh_key=…)")
+    .option("--net", "give the guest a NIC on QEMU's user-mode network (10.0.2.0/24)")
+    .option(
+      "-p, --publish <host:guest>",
+      "forward a TCP port on 127.0.0.1 to the guest (implies --net; repeatable)",
+      publishOption,
+      [],
+    )
     .option(
       "--set <key=value>",
       "when <image> is a spec: override a value (repeatable)",
@@ -52,6 +64,8 @@ export function registerRun(program: Command): void {
         memMiB: opts.mem,
         cpus: opts.cpus,
         detach: opts.detach,
+        append: opts.append,
+        net: opts.net || opts.publish.length ? { forwards: opts.publish } : undefined,
         onEvent: emit,
         signal: ctx.signal,
       });

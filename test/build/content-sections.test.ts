@@ -1,0 +1,205 @@
+import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import {
+  localeGenLine,
+  renderDpkgTrim,
+  renderGitConfig,
+  renderLogrotate,
+  renderSshd,
+  ufwCommands,
+} from "../../src/build/customize/config-files.js";
+import { GUEST_CONFIG_SCRIPT } from "../../src/build/customize/guest-config.js";
+import { renderUnit } from "../../src/build/customize/units.js";
+import { kernelPackage, mapComponents, mapPackages } from "../../src/build/distro-map.js";
+import { showProperty } from "../../src/check/config-checks.js";
+import { FirewallSchema, SpecSchema, UnitSchema } from "../../src/spec/schema.js";
+
+const body = (text: string) =>
+  text
+    .split("\n")
+    .filter((l) => l && !l.startsWith("#"))
+    .join("\n");
+
+const spec = (extra: object) =>
+  SpecSchema.parse({
+    name: "t",
+    version: "1.0.0",
+    base: { distro: "debian", suite: "bookworm" },
+    ...extra,
+  });
+
+describe("unit files from typed sections", () => {
+  it("renders sections in order: booleans yes/no, lists joined, Exec* one per line", () => {
+    const u = UnitSchema.parse({
+      name: "claude-agent.service",
+      unit: { Description: "Agent", After: ["a.service", "b.target"] },
+      service: {
+        ExecStartPre: ["/bin/true", "/bin/echo hi"],
+        ProtectSystem: "strict",
+        NoNewPrivileges: true,
+        ReadWritePaths: ["/etc/claude.d", "/run/claude"],
+        CPUQuota: "50%",
+      },
+      install: { WantedBy: ["claude.target"] },
+    });
+    expect(body(renderUnit(u))).toBe(
+      [
+        "[Unit]",
+        "Description=Agent",
+        "After=a.service b.target",
+        "[Service]",
+        // The type-checked keys come first (the schema's order), then the rest.
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "ReadWritePaths=/etc/claude.d /run/claude",
+        "CPUQuota=50%",
+        "ExecStartPre=/bin/true",
+        "ExecStartPre=/bin/echo hi",
+        "[Install]",
+        "WantedBy=claude.target",
+      ].join("\n"),
+    );
+    expect(renderUnit(UnitSchema.parse({ name: "x.service", content: "[Unit]\n" }))).toBe(
+      "[Unit]\n",
+    );
+  });
+
+  it("knows how systemctl show prints the hardening keys it checks", () => {
+    expect(showProperty("CPUQuota", "50%")).toEqual({
+      property: "CPUQuotaPerSecUSec",
+      value: "500ms",
+    });
+    expect(showProperty("CPUQuota", "100%")).toEqual({
+      property: "CPUQuotaPerSecUSec",
+      value: "1s",
+    });
+    expect(showProperty("MemoryMax", "512M")).toEqual({
+      property: "MemoryMax",
+      value: "536870912",
+    });
+    expect(showProperty("ProtectHome", true)).toEqual({ property: "ProtectHome", value: "yes" });
+    expect(showProperty("ReadWritePaths", ["/a", "/b"]).value).toBe("/a /b");
+  });
+});
+
+describe("content sections", () => {
+  it("sshd: keywords that repeat get a line per value", () => {
+    expect(body(renderSshd({ HostKey: ["/k1", "/k2"], AllowUsers: ["a", "b"] }))).toBe(
+      "HostKey /k1\nHostKey /k2\nAllowUsers a b",
+    );
+  });
+
+  it("logrotate, git config, locale, trim", () => {
+    expect(
+      body(
+        renderLogrotate({
+          name: "app",
+          paths: ["/var/log/app/*.log"],
+          options: ["daily", "rotate 7"],
+          postrotate: "systemctl reload rsyslog",
+        }),
+      ),
+    ).toBe(
+      "/var/log/app/*.log {\n    daily\n    rotate 7\n    postrotate\n        systemctl reload rsyslog\n    endscript\n}",
+    );
+    expect(
+      body(
+        renderGitConfig({
+          "init.defaultBranch": "main",
+          "user.name": "Freestyle Developer",
+          "pull.rebase": false,
+          "url.https://example.com/.insteadOf": "gh:",
+        }),
+      ),
+    ).toBe(
+      '[init]\n\tdefaultBranch = main\n[user]\n\tname = "Freestyle Developer"\n[pull]\n\trebase = false\n' +
+        '[url "https://example.com/"]\n\tinsteadOf = gh:',
+    );
+    expect(localeGenLine("en_US.UTF-8")).toBe("en_US.UTF-8 UTF-8");
+    expect(localeGenLine("de_DE")).toBe("de_DE ISO-8859-1");
+    expect(localeGenLine("C.UTF-8")).toBeUndefined();
+    expect(body(renderDpkgTrim({ docs: true, man: false, locales: true, apt_lists: true }))).toBe(
+      "path-exclude /usr/share/doc/*\npath-include /usr/share/doc/*/copyright\n" +
+        "path-exclude /usr/share/info/*\npath-exclude /usr/share/locale/*\n" +
+        "path-include /usr/share/locale/locale.alias",
+    );
+  });
+
+  it("ufw: the policies, then one command per rule", () => {
+    const fw = FirewallSchema.parse({
+      backend: "ufw",
+      allow: [{ port: 22 }, { port: "3000:3999" }, { port: 8080, from: "10.0.0.0/8" }],
+    });
+    expect(ufwCommands(fw)).toEqual([
+      ["default", "deny", "incoming"],
+      ["default", "allow", "outgoing"],
+      ["allow", "22/tcp"],
+      ["allow", "3000:3999/tcp"],
+      ["allow", "from", "10.0.0.0/8", "to", "any", "port", "8080", "proto", "tcp"],
+    ]);
+  });
+});
+
+describe("another distribution's names on a Debian base", () => {
+  it("maps Alpine package names, drops what plinth provides, and says so", () => {
+    const r = mapPackages(
+      spec({ packages: ["alpine-base", "openrc", "build-base", "py3-pip", "git"] }),
+    );
+    expect(r.packages).toEqual(["build-essential", "python3-pip", "git"]);
+    expect(r.notes).toEqual([
+      "package alpine-base (Alpine) is left out on debian: plinth provides its role",
+      "package openrc (Alpine) is left out on debian: plinth provides its role",
+      "package build-base is Alpine's name; installing build-essential on debian",
+      "package py3-pip is Alpine's name; installing python3-pip on debian",
+    ]);
+  });
+
+  it("maps foreign kernel packages and Ubuntu's archive components", () => {
+    expect(kernelPackage(spec({ kernel: { package: "linux-image-generic" } })).name).toBe(
+      "linux-image-cloud-amd64",
+    );
+    expect(kernelPackage(spec({ kernel: { package: "linux-virt" } })).name).toBe(
+      "linux-image-cloud-amd64",
+    );
+    expect(kernelPackage(spec({ kernel: { package: "linux-image-rt-amd64" } })).name).toBe(
+      "linux-image-rt-amd64",
+    );
+    expect(
+      mapComponents(
+        spec({ base: { distro: "debian", suite: "bookworm", components: ["main", "universe"] } }),
+      ),
+    ).toEqual({
+      components: ["main"],
+      notes: ["archive components universe are Ubuntu's; Debian's main has their packages"],
+    });
+    const ubuntu = spec({ base: { distro: "ubuntu", suite: "jammy" }, packages: ["build-base"] });
+    expect(mapComponents(ubuntu).components).toEqual(["main", "universe"]);
+    expect(mapPackages(ubuntu).packages).toEqual(["build-essential"]);
+  });
+});
+
+describe("guest-config", () => {
+  // The script's own argument parser, run by the host's sh on a made-up command line.
+  const arg = (cmdline: string, name: string) =>
+    execFileSync(
+      "sh",
+      [
+        "-c",
+        GUEST_CONFIG_SCRIPT.slice(
+          GUEST_CONFIG_SCRIPT.indexOf("arg() {"),
+          GUEST_CONFIG_SCRIPT.indexOf("hostname=$(arg hostname)"),
+        ) + `arg ${name}`,
+      ],
+      { env: { cmdline }, encoding: "utf8" },
+    ).trim();
+
+  it("reads plain and quoted plinth.* values from the kernel command line", () => {
+    const cmdline =
+      'console=ttyS0 plinth.ip=172.16.0.100/24 plinth.ssh_key="ssh-ed25519 AAAAC3Nza lia@host" plinth.gateway=172.16.0.1';
+    expect(arg(cmdline, "ip")).toBe("172.16.0.100/24");
+    expect(arg(cmdline, "gateway")).toBe("172.16.0.1");
+    expect(arg(cmdline, "ssh_key")).toBe("ssh-ed25519 AAAAC3Nza lia@host");
+    expect(arg(cmdline, "dns")).toBe("");
+    expect(arg("plinth.ip=10.0.0.2/8 quiet", "ip")).toBe("10.0.0.2/8");
+  });
+});
