@@ -32,3 +32,10 @@ export function integrationSkipReason(): string | undefined {
   if (reason) console.warn(`skipping integration tests: ${reason}`);
   return reason;
 }
+
+/** A rendered config file without its comment header and blank lines. */
+export const configBody = (text: string) =>
+  text
+    .split("\n")
+    .filter((l) => l && !l.startsWith("#"))
+    .join("\n");

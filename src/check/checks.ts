@@ -1,3 +1,4 @@
+import { yesNo } from "../build/customize/text.js";
 import { parseMode, type Spec } from "../spec/schema.js";
 import { equals, norm, q, type Check, type Scalar } from "./check.js";
 import { configChecks } from "./config-checks.js";
@@ -5,8 +6,7 @@ import { configChecks } from "./config-checks.js";
 export type { Check, CheckContext, CheckOutcome } from "./check.js";
 
 /** sshd -T prints booleans as yes/no and lowercases keywords. */
-const sshdValue = (v: Scalar | string[]) =>
-  Array.isArray(v) ? v.join(" ") : typeof v === "boolean" ? (v ? "yes" : "no") : String(v);
+const sshdValue = (v: Scalar | string[]) => (Array.isArray(v) ? v.join(" ") : yesNo(v));
 
 function fileCheck(group: string, path: string, mode: number, owner?: string): Check {
   const expected = `${mode.toString(8).padStart(3, "0")}${owner ? ` ${owner}` : ""}`;

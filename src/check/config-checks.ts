@@ -1,4 +1,6 @@
-import { localeGenLine, trimOptions } from "../build/customize/config-files.js";
+import { localeGenLine } from "../build/customize/config-files.js";
+import { trimOptions } from "../build/customize/trim.js";
+import { yesNo } from "../build/customize/text.js";
 import { HARDENING_KEYS, parseSize, type Spec } from "../spec/schema.js";
 import { equals, norm, q, type Check } from "./check.js";
 
@@ -9,16 +11,14 @@ type UnitValue = string | number | boolean | (string | number | boolean)[];
  * compared: sizes in bytes, CPUQuota as time per second, booleans as yes/no.
  */
 export function showProperty(key: string, v: UnitValue): { property: string; value: string } {
-  const text = (x: string | number | boolean) =>
-    typeof x === "boolean" ? (x ? "yes" : "no") : String(x);
   if (key === "CPUQuota") {
     const ms = parseInt(String(v), 10) * 10; // 100% = 1 s of CPU per second
     return { property: "CPUQuotaPerSecUSec", value: ms % 1000 ? `${ms}ms` : `${ms / 1000}s` };
   }
   if ((key === "MemoryMax" || key === "MemoryHigh") && /^\d+(\.\d+)?[KMGT]?$/.test(String(v)))
     return { property: key, value: String(parseSize(String(v))) };
-  if (Array.isArray(v)) return { property: key, value: v.map(text).join(" ") };
-  return { property: key, value: text(v) };
+  if (Array.isArray(v)) return { property: key, value: v.map(yesNo).join(" ") };
+  return { property: key, value: yesNo(v) };
 }
 
 function unitChecks(spec: Spec): Check[] {

@@ -4,18 +4,15 @@ import {
   renderFstabEntries,
   renderDropIn,
   renderLimits,
-  renderNftables,
   renderResolvConf,
   renderSshd,
   renderSysctl,
 } from "../../src/build/customize/config-files.js";
+import { renderNftables } from "../../src/build/customize/firewall.js";
 import { FirewallSchema } from "../../src/spec/schema.js";
+import { configBody } from "../helpers.js";
 
-const body = (text: string) =>
-  text
-    .split("\n")
-    .filter((l) => l && !l.startsWith("#"))
-    .join("\n");
+const body = configBody;
 
 describe("config file renderers", () => {
   it("sshd: booleans as yes/no, lists joined", () => {

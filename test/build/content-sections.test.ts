@@ -2,23 +2,20 @@ import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
   localeGenLine,
-  renderDpkgTrim,
   renderGitConfig,
   renderLogrotate,
   renderSshd,
-  ufwCommands,
 } from "../../src/build/customize/config-files.js";
+import { ufwCommands } from "../../src/build/customize/firewall.js";
+import { renderDpkgTrim } from "../../src/build/customize/trim.js";
 import { GUEST_CONFIG_SCRIPT } from "../../src/build/customize/guest-config.js";
 import { renderUnit } from "../../src/build/customize/units.js";
 import { kernelPackage, mapComponents, mapPackages } from "../../src/build/distro-map.js";
 import { showProperty } from "../../src/check/config-checks.js";
 import { FirewallSchema, SpecSchema, UnitSchema } from "../../src/spec/schema.js";
+import { configBody } from "../helpers.js";
 
-const body = (text: string) =>
-  text
-    .split("\n")
-    .filter((l) => l && !l.startsWith("#"))
-    .join("\n");
+const body = configBody;
 
 const spec = (extra: object) =>
   SpecSchema.parse({

@@ -109,6 +109,6 @@ describe.skipIf(!!skip)("seed examples: build, then plinth check, with the Debia
       env,
     );
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout.split("\n")).toEqual(["from-cmdline", "600 claude", key, ""]);
+    expect(r.stdout.trim().split("\n")).toEqual(["from-cmdline", "600 claude", key]);
   }, 600_000);
 });

@@ -1,7 +1,7 @@
 import type { EventSink } from "../../events.js";
 import type { Spec } from "../../spec/schema.js";
 import { applyAgent } from "./agent.js";
-import { applyConfigFiles, applyTrim } from "./config-files.js";
+import { applyConfigFiles } from "./config-files.js";
 import { applyFiles } from "./files.js";
 import { applyGuestConfig } from "./guest-config.js";
 import { applyInit } from "./init.js";
@@ -9,6 +9,7 @@ import { Rootfs } from "./rootfs.js";
 import { applyRunSteps } from "./run-steps.js";
 import { applyServices } from "./services.js";
 import { applySystem } from "./system.js";
+import { applyTrim } from "./trim.js";
 import { applyUsers } from "./users.js";
 
 export { Rootfs } from "./rootfs.js";

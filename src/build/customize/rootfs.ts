@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../../errors.js";
@@ -67,6 +68,12 @@ export class Rootfs {
   async mkdir(inImage: string, opts: { mode?: number; owner?: string } = {}) {
     await mkdir(this.path(inImage), { recursive: true });
     await this.setAttrs(inImage, opts);
+  }
+
+  /** Append to a file in the image (created if missing), on a line of its own. */
+  async append(inImage: string, text: string): Promise<void> {
+    const old = existsSync(this.path(inImage)) ? await this.read(inImage) : "";
+    await this.write(inImage, old + (old && !old.endsWith("\n") ? "\n" : "") + text);
   }
 
   async read(inImage: string): Promise<string> {

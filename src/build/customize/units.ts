@@ -1,8 +1,7 @@
 import type { Unit } from "../../spec/schema.js";
 
-type Value = string | number | boolean;
+import { HEADER, yesNo as text, type Scalar as Value } from "./text.js";
 
-const text = (v: Value) => (typeof v === "boolean" ? (v ? "yes" : "no") : String(v));
 // Keys that take one value per line: a command line or an assignment has spaces in it.
 const repeated = (key: string) => /^(Exec|Environment$)/.test(key);
 
@@ -21,7 +20,7 @@ function section(title: string, values: object): string {
 export function renderUnit(u: Unit): string {
   if (u.content !== undefined) return u.content;
   return [
-    "# Written by plinth from the image spec.\n",
+    HEADER,
     u.unit && section("Unit", u.unit),
     u.service && section("Service", u.service),
     u.install && section("Install", u.install),
