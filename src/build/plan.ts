@@ -7,8 +7,15 @@ import { defaultMirror, securityMirror } from "./bootstrap/mirror.js";
 import { readAgentBundle } from "./customize/agent.js";
 import { MINIMAL_INIT } from "./customize/init.js";
 
-/** Bumped when plinth changes what a stage produces, so old cache entries are not reused. */
+/** Bumped when plinth changes what the bootstrap produces, so old cache entries are not reused. */
 export const STAGE_FORMAT = 1;
+
+/**
+ * Bumped when plinth changes what it puts into an image after the bootstrap (customize,
+ * init, guest-config…), so an image built by an older plinth is not taken as up to date.
+ * 2: guest-config, /etc/plinth-release, the content sections of issue 4.
+ */
+export const IMAGE_FORMAT = 2;
 
 export interface BootstrapPlan {
   distro: Spec["base"]["distro"];
@@ -73,7 +80,7 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
     specFile: options.specFile,
     specDigest,
     bootstrap,
-    buildHash: sha256(String(STAGE_FORMAT), bootstrap.hash, specDigest),
+    buildHash: sha256(String(IMAGE_FORMAT), bootstrap.hash, specDigest),
     kernelCmdline,
     notes: mapPackages(spec).notes,
     stages: [
