@@ -1,3 +1,4 @@
+import { unitFileName } from "../build/customize/services.js";
 import { yesNo } from "../build/customize/text.js";
 import { parseMode, type Spec } from "../spec/schema.js";
 import { equals, norm, q, type Check, type Scalar } from "./check.js";
@@ -228,7 +229,6 @@ export function planChecks(spec: Spec): Check[] {
     checks.push(equals("system", "hostname", spec.hostname, "cat /proc/sys/kernel/hostname"));
   if (spec.timezone) checks.push(equals("system", "timezone", spec.timezone, "cat /etc/timezone"));
   if (systemd) {
-    const unit = (n: string) => (n.includes(".") ? n : `${n}.service`);
     const states: [string[] | undefined, string][] = [
       [spec.services.enable, "enabled"],
       [spec.services.disable, "disabled"],
@@ -239,10 +239,10 @@ export function planChecks(spec: Spec): Check[] {
         checks.push(
           equals(
             "services",
-            `${unit(n)} ${state}`,
+            `${unitFileName(n)} ${state}`,
             state,
             // A unit the image does not have cannot start: as good as disabled.
-            `systemctl is-enabled ${q(unit(n))} || true`,
+            `systemctl is-enabled ${q(unitFileName(n))} || true`,
             (out) => (state === "disabled" && /not-found|^$/.test(out.trim()) ? "disabled" : out),
           ),
         );

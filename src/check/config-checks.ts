@@ -1,22 +1,41 @@
 import { localeGenLine } from "../build/customize/config-files.js";
 import { trimOptions } from "../build/customize/trim.js";
 import { yesNo } from "../build/customize/text.js";
-import { HARDENING_KEYS, parseSize, type Spec } from "../spec/schema.js";
+import { HARDENING_KEYS, type Spec } from "../spec/schema.js";
 import { equals, norm, q, type Check } from "./check.js";
 
 type UnitValue = string | number | boolean | (string | number | boolean)[];
 
 /**
  * How `systemctl show` prints a hardening key the spec sets, so the effective value can be
- * compared: sizes in bytes, CPUQuota as time per second, booleans as yes/no.
+ * compared: sizes in bytes, CPUQuota as time per second, booleans as yes/no. Undefined for
+ * forms it prints otherwise (a percentage of memory or tasks becomes an absolute number).
  */
-export function showProperty(key: string, v: UnitValue): { property: string; value: string } {
+export function showProperty(
+  key: string,
+  v: UnitValue,
+): { property: string; value: string } | undefined {
   if (key === "CPUQuota") {
     const ms = parseInt(String(v), 10) * 10; // 100% = 1 s of CPU per second
-    return { property: "CPUQuotaPerSecUSec", value: ms % 1000 ? `${ms}ms` : `${ms / 1000}s` };
+    if (ms >= 60_000) return undefined; // printed as minutes and seconds
+    // systemd's format_timespan: "500ms", "1s", and "1.500000s" for a fraction of a second.
+    const s = Math.floor(ms / 1000);
+    const value =
+      ms < 1000
+        ? `${ms}ms`
+        : ms % 1000
+          ? `${s}.${String((ms % 1000) * 1000).padStart(6, "0")}s`
+          : `${s}s`;
+    return { property: "CPUQuotaPerSecUSec", value };
   }
-  if ((key === "MemoryMax" || key === "MemoryHigh") && /^\d+(\.\d+)?[KMGT]?$/.test(String(v)))
-    return { property: key, value: String(parseSize(String(v))) };
+  if (key === "MemoryMax" || key === "MemoryHigh" || key === "TasksMax") {
+    const text = String(v);
+    if (text === "infinity") return { property: key, value: text };
+    const m = /^(\d+(?:\.\d+)?)([KMGT]?)$/.exec(text);
+    if (!m) return undefined;
+    const exp = " KMGT".indexOf(m[2] || " ");
+    return { property: key, value: String(Math.floor(Number(m[1]) * 1024 ** exp)) };
+  }
   if (Array.isArray(v)) return { property: key, value: v.map(yesNo).join(" ") };
   return { property: key, value: yesNo(v) };
 }
@@ -27,7 +46,9 @@ function unitChecks(spec: Spec): Check[] {
     for (const [key, v] of Object.entries(u.service ?? {})) {
       if (!(key in HARDENING_KEYS) || v === undefined) continue;
       if (key === "AmbientCapabilities" || key === "CapabilityBoundingSet") continue; // printed as a set
-      const { property, value } = showProperty(key, v as UnitValue);
+      const shown = showProperty(key, v as UnitValue);
+      if (!shown) continue;
+      const { property, value } = shown;
       checks.push(
         equals(
           "units",
@@ -55,8 +76,11 @@ export function configChecks(spec: Spec): Check[] {
   }
   if (spec.locale) {
     const gen = localeGenLine(spec.locale);
-    // locale -a prints en_US.utf8 for en_US.UTF-8.
-    const name = spec.locale.replace(/\.UTF-?8/i, ".utf8");
+    // locale -a normalises the charset: en_US.UTF-8 → en_US.utf8, ISO-8859-15 → iso885915.
+    const name = spec.locale.replace(
+      /\.([^@]+)/,
+      (_, cs: string) => `.${cs.toLowerCase().replace(/[^a-z0-9]/g, "")}`,
+    );
     if (gen)
       checks.push(
         equals("locale", `${spec.locale} generated`, name, `locale -a | grep -ixF ${q(name)}`),

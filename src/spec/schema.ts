@@ -122,8 +122,31 @@ function unitSection(typed: z.ZodRawShape) {
             path: [key],
             message: "must be a unit-file key such as ExecStart",
           });
+        // Free-form keys pass unchecked, so a misspelt typed key would silently drop its
+        // setting: catch the near misses.
+        const meant = Object.keys(typed).find((k) => k !== key && nearMiss(k, key));
+        if (meant)
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `unknown key; did you mean ${meant}?`,
+          });
       }
     });
+}
+
+/** Same letters in another case, or one edit apart (ProtectSytem, NoNewPrivilege). */
+function nearMiss(a: string, b: string): boolean {
+  if (a.toLowerCase() === b.toLowerCase()) return true;
+  if (Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  // One substitution, insertion or deletion at the first difference: the rest must match.
+  return [
+    a.slice(i + 1) === b.slice(i + 1),
+    a.slice(i) === b.slice(i + 1),
+    a.slice(i + 1) === b.slice(i),
+  ].some(Boolean);
 }
 
 const sizeOrPercent = z.union([
@@ -161,8 +184,11 @@ export const HARDENING_KEYS = {
   CapabilityBoundingSet: capabilities,
   MemoryMax: sizeOrPercent,
   MemoryHigh: sizeOrPercent,
-  TasksMax: sizeOrPercent,
-  CPUQuota: z.string().regex(/^\d+%$/, 'must be a percentage such as "50%"'),
+  TasksMax: z.union([
+    z.number().int().positive(),
+    z.string().regex(/^(\d+|\d+%|infinity)$/, 'must be a count, a percentage or "infinity"'),
+  ]),
+  CPUQuota: z.string().regex(/^[1-9]\d*%$/, 'must be a percentage such as "50%"'),
 };
 
 export const UnitSchema = z
@@ -260,6 +286,7 @@ export const DiskSchema = z.strictObject({
 });
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const sysctlKey = z.string().regex(/^[a-z0-9_.-]+$/, "must be a sysctl key such as vm.swappiness");
 
 export const SshSchema = z
   .record(
@@ -378,7 +405,7 @@ export const ValidateSchema = z
       })
       .optional(),
     sshd: SshSchema.optional().describe("Effective sshd settings (sshd -T)."),
-    sysctl: z.record(z.string().min(1), scalar).optional().describe("Effective kernel parameters."),
+    sysctl: z.record(sysctlKey, scalar).optional().describe("Effective kernel parameters."),
     ports: z
       .strictObject({
         listening: z.array(z.number().int().min(1).max(65535)).optional(),
@@ -426,10 +453,7 @@ export const SpecSchema = z
     ssh: SshSchema.optional(),
     firewall: FirewallSchema.optional(),
     sysctl: z
-      .record(
-        z.string().regex(/^[a-z0-9_.-]+$/, "must be a sysctl key such as vm.swappiness"),
-        scalar,
-      )
+      .record(sysctlKey, scalar)
       .optional()
       .describe("Kernel parameters, written to /etc/sysctl.d/90-plinth.conf."),
     limits: z

@@ -56,6 +56,16 @@ describe("unit files from typed sections", () => {
         "WantedBy=claude.target",
       ].join("\n"),
     );
+    expect(
+      body(
+        renderUnit(
+          UnitSchema.parse({
+            name: "j.service",
+            service: { Environment: ["JAVA_OPTS=-Xms1g -Xmx1g", 'MSG=say "hi"'] },
+          }),
+        ),
+      ),
+    ).toBe('[Service]\nEnvironment="JAVA_OPTS=-Xms1g -Xmx1g"\nEnvironment="MSG=say \\"hi\\""');
     expect(renderUnit(UnitSchema.parse({ name: "x.service", content: "[Unit]\n" }))).toBe(
       "[Unit]\n",
     );
@@ -75,7 +85,10 @@ describe("unit files from typed sections", () => {
       value: "536870912",
     });
     expect(showProperty("ProtectHome", true)).toEqual({ property: "ProtectHome", value: "yes" });
-    expect(showProperty("ReadWritePaths", ["/a", "/b"]).value).toBe("/a /b");
+    expect(showProperty("ReadWritePaths", ["/a", "/b"])?.value).toBe("/a /b");
+    expect(showProperty("CPUQuota", "150%")?.value).toBe("1.500000s");
+    expect(showProperty("MemoryMax", "50%")).toBeUndefined();
+    expect(showProperty("TasksMax", 4096)?.value).toBe("4096");
   });
 });
 
@@ -106,11 +119,12 @@ describe("content sections", () => {
           "user.name": "Freestyle Developer",
           "pull.rebase": false,
           "url.https://example.com/.insteadOf": "gh:",
+          "alias.lg": "log --graph\n--oneline",
         }),
       ),
     ).toBe(
       '[init]\n\tdefaultBranch = main\n[user]\n\tname = "Freestyle Developer"\n[pull]\n\trebase = false\n' +
-        '[url "https://example.com/"]\n\tinsteadOf = gh:',
+        '[url "https://example.com/"]\n\tinsteadOf = gh:\n[alias]\n\tlg = "log --graph\\n--oneline"',
     );
     expect(localeGenLine("en_US.UTF-8")).toBe("en_US.UTF-8 UTF-8");
     expect(localeGenLine("de_DE")).toBe("de_DE ISO-8859-1");
@@ -125,14 +139,14 @@ describe("content sections", () => {
   it("ufw: the policies, then one command per rule", () => {
     const fw = FirewallSchema.parse({
       backend: "ufw",
-      allow: [{ port: 22 }, { port: "3000:3999" }, { port: 8080, from: "10.0.0.0/8" }],
+      allow: [{ port: 22 }, { port: "3000:3999" }, { port: "8000-8010", from: "10.0.0.0/8" }],
     });
     expect(ufwCommands(fw)).toEqual([
       ["default", "deny", "incoming"],
       ["default", "allow", "outgoing"],
       ["allow", "22/tcp"],
       ["allow", "3000:3999/tcp"],
-      ["allow", "from", "10.0.0.0/8", "to", "any", "port", "8080", "proto", "tcp"],
+      ["allow", "from", "10.0.0.0/8", "to", "any", "port", "8000:8010", "proto", "tcp"],
     ]);
   });
 });

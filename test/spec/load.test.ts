@@ -215,7 +215,7 @@ describe("loadSpec: units and the content sections", () => {
         "    - name: a.service\n      service:\n        ProtectSystem: sometimes\n" +
         "        CPUQuota: half\n        ReadWritePaths: [relative]\n" +
         "    - name: b.service\n      content: x\n      unit: { Description: b }\n" +
-        "    - name: c.service\n      service: { bad_key: 1 }\n" +
+        "    - name: c.service\n      service: { bad_key: 1, ProtectSytem: strict }\n" +
         "trim: { docs: maybe }\nlocale: english\n",
     });
     expect(r.lines).toEqual([
@@ -224,6 +224,7 @@ describe("loadSpec: units and the content sections", () => {
       "plinth.yaml:12:26: services.units[0].service.ReadWritePaths[0]: must be an absolute path (optionally prefixed with - or +)",
       "plinth.yaml:13:7: services.units[1]: give either `content` or the `unit`/`service`/`install` sections, not both",
       "plinth.yaml:17:27: services.units[2].service.bad_key: must be a unit-file key such as ExecStart",
+      "plinth.yaml:17:44: services.units[2].service.ProtectSytem: unknown key; did you mean ProtectSystem?",
       "plinth.yaml:18:7: trim: Invalid input",
       "plinth.yaml:19:9: locale: must be a locale such as en_US.UTF-8",
     ]);

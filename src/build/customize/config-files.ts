@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { Spec } from "../../spec/schema.js";
 import { applyFirewall } from "./firewall.js";
@@ -74,9 +75,12 @@ export function renderLogrotate(rule: NonNullable<Spec["logrotate"]>[number]): s
     : "";
   return (
     HEADER +
-    `${rule.paths.join(" ")} {\n${rule.options.map((o) => `    ${o}\n`).join("")}${post}}\n`
+    `${rule.paths.map((p) => (/\s/.test(p) ? `"${p}"` : p)).join(" ")} {\n${rule.options.map((o) => `    ${o}\n`).join("")}${post}}\n`
   );
 }
+
+const gitQuote = (s: string) =>
+  `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`;
 
 /** git's INI: "a.b" is [a] b, "a.sub.b" is [a "sub"] b. */
 export function renderGitConfig(git: NonNullable<Spec["git"]>): string {
@@ -87,17 +91,17 @@ export function renderGitConfig(git: NonNullable<Spec["git"]>): string {
     const head =
       first === last
         ? key.slice(0, first)
-        : `${key.slice(0, first)} "${key.slice(first + 1, last).replaceAll('"', '\\"')}"`;
+        : `${key.slice(0, first)} ${gitQuote(key.slice(first + 1, last))}`;
     const v = String(value);
-    const quoted = /^[\w./:@+-]+$/.test(v)
-      ? v
-      : `"${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+    const quoted = /^[\w./:@+-]+$/.test(v) ? v : gitQuote(v);
     sections.set(head, [...(sections.get(head) ?? []), `\t${key.slice(last + 1)} = ${quoted}\n`]);
   }
   return HEADER + [...sections].map(([h, lines]) => `[${h}]\n${lines.join("")}`).join("");
 }
 
-/** "en_US.UTF-8" → the /etc/locale.gen line that generates it. */
+const SUPPORTED = "/usr/share/i18n/SUPPORTED";
+
+/** "en_US.UTF-8" → the /etc/locale.gen line that generates it (when glibc's list lacks it). */
 export function localeGenLine(locale: string): string | undefined {
   if (/^C\.UTF-8$/i.test(locale)) return undefined; // built into glibc
   const charset = /\.([^@]+)/.exec(locale)?.[1] ?? "ISO-8859-1";
@@ -138,7 +142,11 @@ export async function applyConfigFiles(fs: Rootfs, spec: Spec): Promise<void> {
   for (const [name, body] of Object.entries(spec.profile ?? {}))
     await fs.write(`/etc/profile.d/${name}.sh`, HEADER + body.trimEnd() + "\n", { mode: 0o644 });
   if (spec.locale) {
-    const line = localeGenLine(spec.locale);
+    // glibc's own list knows each locale's charset (de_DE@euro is ISO-8859-15).
+    const supported = existsSync(fs.path(SUPPORTED))
+      ? (await fs.read(SUPPORTED)).split("\n").find((l) => l.startsWith(`${spec.locale} `))
+      : undefined;
+    const line = supported ?? localeGenLine(spec.locale);
     if (line) {
       await fs.append("/etc/locale.gen", line + "\n");
       await fs.chroot(["locale-gen"]);

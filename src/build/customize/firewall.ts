@@ -38,13 +38,14 @@ export function renderNftables(fw: Firewall): string {
 
 /** ufw's own commands as arguments, one rule each (`ufw allow …` only edits files offline). */
 export function ufwCommands(fw: Firewall): string[][] {
+  const port = (p: number | string) => String(p).replace("-", ":"); // ufw writes ranges a:b
   return [
     ["default", fw.incoming, "incoming"],
     ["default", fw.outgoing, "outgoing"],
     ...fw.allow.map((a) =>
       a.from
-        ? ["allow", "from", a.from, "to", "any", "port", String(a.port), "proto", a.proto]
-        : ["allow", `${String(a.port).replace("-", ":")}/${a.proto}`],
+        ? ["allow", "from", a.from, "to", "any", "port", port(a.port), "proto", a.proto]
+        : ["allow", `${port(a.port)}/${a.proto}`],
     ),
   ];
 }

@@ -26,7 +26,8 @@ export interface InstalledPackage {
 
 /**
  * Apply the spec to a bootstrapped tree. The order matters: users before the files they
- * own, files before the units that use them, `run` steps last so they see everything.
+ * own, files before the units that use them, `run` steps after the rest so they see it
+ * all (only the init comes later: it looks at what they installed).
  */
 export async function customize(
   dir: string,
@@ -46,8 +47,8 @@ export async function customize(
   await applyServices(fs, spec, emit);
   await applyAgent(fs, spec);
   await applyGuestConfig(fs, spec);
-  await applyInit(fs, spec);
   await applyRunSteps(fs, spec);
+  await applyInit(fs, spec); // after `run`: it starts sshd if a step installed it
   await applyTrim(fs, spec);
   const out = await fs.chroot(["dpkg-query", "-W", "-f=${Package}\t${Version}\t${Architecture}\n"]);
   return out

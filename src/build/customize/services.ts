@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import path from "node:path";
 import type { EventSink } from "../../events.js";
 import type { Spec } from "../../spec/schema.js";
 import type { Rootfs } from "./rootfs.js";
@@ -36,7 +37,14 @@ export async function applyServices(fs: Rootfs, spec: Spec, emit: EventSink): Pr
   }
   // A spec written for another distribution may disable units this one does not ship
   // (snapd on Debian): nothing to disable, so say so instead of failing.
-  const installed = (n: string) => UNIT_DIRS.some((d) => existsSync(fs.path(`${d}/${n}`)));
+  // An instance (getty@tty1) has its template's file; a SysV service has an init script.
+  const files = (n: string) => [
+    n,
+    n.replace(/@[^.]*\./, "@."),
+    `../../init.d/${n.replace(/\.service$/, "")}`,
+  ];
+  const installed = (n: string) =>
+    UNIT_DIRS.some((d) => files(n).some((f) => existsSync(fs.path(path.join(d, f)))));
   const disable = (spec.services.disable ?? []).map(unitFileName).filter((n) => {
     if (installed(n)) return true;
     emit({

@@ -3,15 +3,20 @@ import type { Unit } from "../../spec/schema.js";
 import { HEADER, yesNo as text, type Scalar as Value } from "./text.js";
 
 // Keys that take one value per line: a command line or an assignment has spaces in it.
-const repeated = (key: string) => /^(Exec|Environment$)/.test(key);
+const repeated = (key: string) => /^(Exec|Environment$|EnvironmentFile$)/.test(key);
+// An Environment= assignment is quoted, so a value may hold spaces.
+const quoteAssignment = (v: string) => `"${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
 
 // The schema has checked every value; its type is lost on the spread-in hardening keys.
 function section(title: string, values: object): string {
   const entries = Object.entries(values) as [string, Value | Value[] | undefined][];
+  const one = (key: string, x: Value) =>
+    key === "Environment" ? quoteAssignment(text(x)) : text(x);
   const lines = entries.flatMap(([key, v]) => {
     if (v === undefined) return [];
-    if (!Array.isArray(v)) return [`${key}=${text(v)}`];
-    return repeated(key) ? v.map((x) => `${key}=${text(x)}`) : [`${key}=${v.map(text).join(" ")}`];
+    if (!Array.isArray(v)) return [`${key}=${one(key, v)}`];
+    if (!repeated(key)) return [`${key}=${v.map(text).join(" ")}`];
+    return v.map((x) => `${key}=${one(key, x)}`);
   });
   return `[${title}]\n${lines.join("\n")}\n`;
 }
