@@ -48,18 +48,13 @@ export function mapPackages(spec: Spec): MappedPackages {
     }
     const from = alpine ? "Alpine" : "Ubuntu";
     const to = (alpine ? ALPINE_TO_DEBIAN : UBUNTU_TO_DEBIAN)[name];
-    if (to === name) {
-      packages.push(name);
-    } else if (to) {
+    if (to) {
       packages.push(to);
       notes.push(`package ${name} is ${from}'s name; installing ${to} on ${distro}`);
     } else {
       notes.push(`package ${name} (${from}) is left out on ${distro}: plinth provides its role`);
     }
   }
-  const kernel = kernelPackage(spec);
-  if (kernel.note) notes.push(kernel.note);
-  notes.push(...mapComponents(spec).notes);
   return { packages, notes };
 }
 

@@ -62,7 +62,16 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
       "Build with --set base.distro=debian --set base.suite=bookworm for now.",
     );
   }
-  const bootstrap = planBootstrap(spec, options.isRoot ?? process.getuid?.() === 0);
+  // Another distribution's names, mapped onto this base once; each mapping is a note.
+  const mapped = mapPackages(spec);
+  const components = mapComponents(spec);
+  const kernelNote = kernelPackage(spec).note;
+  const bootstrap = planBootstrap(
+    spec,
+    mapped.packages,
+    components.components,
+    options.isRoot ?? process.getuid?.() === 0,
+  );
   const specDigest = digestSpec(spec);
   const init = spec.init === "minimal" ? `init=${MINIMAL_INIT}` : undefined;
   const kernelCmdline = [
@@ -82,7 +91,7 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
     bootstrap,
     buildHash: sha256(String(IMAGE_FORMAT), bootstrap.hash, specDigest),
     kernelCmdline,
-    notes: mapPackages(spec).notes,
+    notes: [...mapped.notes, ...(kernelNote ? [kernelNote] : []), ...components.notes],
     stages: [
       { id: "bootstrap", title: `bootstrap ${spec.base.distro} ${spec.base.suite}` },
       { id: "customize", title: "customize rootfs" },
@@ -111,9 +120,13 @@ export function impliedPackages(spec: Spec): string[] {
   return pkgs;
 }
 
-function planBootstrap(spec: Spec, isRoot: boolean): BootstrapPlan {
+function planBootstrap(
+  spec: Spec,
+  specPackages: string[],
+  components: string[],
+  isRoot: boolean,
+): BootstrapPlan {
   const { distro, suite, variant } = spec.base;
-  const { components } = mapComponents(spec);
   const mirror = (spec.base.mirror ?? defaultMirror(distro)).replace(/\/$/, "");
   const comps = components.join(" ");
   const sources = [`deb ${mirror} ${suite} ${comps}`];
@@ -123,7 +136,7 @@ function planBootstrap(spec: Spec, isRoot: boolean): BootstrapPlan {
     sources.push(`deb ${security} ${suite}-security ${comps}`);
   }
   const keyrings = distro === "ubuntu" ? ["/usr/share/keyrings/ubuntu-archive-keyring.gpg"] : [];
-  const packages = [...new Set([...mapPackages(spec).packages, ...impliedPackages(spec)])].sort();
+  const packages = [...new Set([...specPackages, ...impliedPackages(spec)])].sort();
   // Everything that determines the bootstrap result, and so its cache key (not the mode).
   const content = {
     distro,

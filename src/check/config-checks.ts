@@ -1,7 +1,7 @@
 import { localeGenLine } from "../build/customize/config-files.js";
 import { trimOptions } from "../build/customize/trim.js";
 import { yesNo } from "../build/customize/text.js";
-import { HARDENING_KEYS, type Spec } from "../spec/schema.js";
+import { HARDENING_KEYS, parseSize, type Spec } from "../spec/schema.js";
 import { equals, norm, q, type Check } from "./check.js";
 
 type UnitValue = string | number | boolean | (string | number | boolean)[];
@@ -31,10 +31,8 @@ export function showProperty(
   if (key === "MemoryMax" || key === "MemoryHigh" || key === "TasksMax") {
     const text = String(v);
     if (text === "infinity") return { property: key, value: text };
-    const m = /^(\d+(?:\.\d+)?)([KMGT]?)$/.exec(text);
-    if (!m) return undefined;
-    const exp = " KMGT".indexOf(m[2] || " ");
-    return { property: key, value: String(Math.floor(Number(m[1]) * 1024 ** exp)) };
+    if (!/^\d+(\.\d+)?[KMGT]?$/.test(text)) return undefined; // a percentage
+    return { property: key, value: String(parseSize(text)) };
   }
   if (Array.isArray(v)) return { property: key, value: v.map(yesNo).join(" ") };
   return { property: key, value: yesNo(v) };

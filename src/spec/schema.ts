@@ -539,12 +539,12 @@ export type User = z.output<typeof UserSchema>;
 export type FileEntry = z.output<typeof FileSchema>;
 export type Unit = z.output<typeof UnitSchema>;
 
-/** "2G" → bytes. Units are binary (K = KiB). */
+/** "2G" → bytes. Units are binary (K = KiB); a fraction of a byte is dropped, as systemd does. */
 export function parseSize(size: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)/i.exec(size.trim());
   if (!m) throw new Error(`bad size ${size}`);
   const exp = { "": 0, K: 1, M: 2, G: 3, T: 4 }[m[2]!.toUpperCase() as "" | "K" | "M" | "G" | "T"];
-  return Math.round(Number(m[1]) * 1024 ** exp);
+  return Math.floor(Number(m[1]) * 1024 ** exp);
 }
 
 export function parseMode(mode: string | number | undefined, fallback: number): number {

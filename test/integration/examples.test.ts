@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -31,7 +31,7 @@ const EXAMPLES: [string, number][] = [
 describe.skipIf(!!skip)("seed examples: build, then plinth check, with the Debian override", () => {
   afterAll(() => {
     // The images are large; the store goes with the test run anyway, this frees it early.
-    execFileSync("rm", ["-rf", path.join(env.PLINTH_HOME, "images")]);
+    rmSync(path.join(env.PLINTH_HOME, "images"), { recursive: true, force: true });
   });
 
   it.each(EXAMPLES)(
