@@ -6,9 +6,9 @@ export {
   resolveImage,
   type BuildOptions,
   type BuildResult,
-} from "./build/build.js";
-export { planBuild, type Plan, type BootstrapPlan } from "./build/plan.js";
-export { mmdebstrapArgv } from "./build/bootstrap/mmdebstrap.js";
+} from "./builder/build.js";
+export { planBuild, type Plan, type BootstrapPlan } from "./builder/plan.js";
+export { mmdebstrapArgv } from "./builder/bootstrap/mmdebstrap.js";
 export { loadSpec, type LoadOptions, type LoadResult } from "./spec/load.js";
 export { SpecSchema, type Spec } from "./spec/schema.js";
 export { specJsonSchema } from "./spec/json-schema.js";

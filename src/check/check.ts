@@ -26,7 +26,7 @@ export interface Check {
   run(ctx: CheckContext): Promise<CheckOutcome>;
 }
 
-export type { Scalar } from "../build/customize/text.js";
+export type { Scalar } from "../spec/normalize.js";
 
 export const norm = (s: string) => s.trim().replace(/\s+/g, " ");
 

@@ -1,5 +1,4 @@
-import { unitFileName } from "../build/customize/services.js";
-import { yesNo } from "../build/customize/text.js";
+import { unitFileName, yesNo } from "../spec/normalize.js";
 import { parseMode, type Spec } from "../spec/schema.js";
 import { equals, norm, q, type Check, type Scalar } from "./check.js";
 import { configChecks } from "./config-checks.js";

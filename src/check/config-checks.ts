@@ -1,6 +1,4 @@
-import { localeGenLine } from "../build/customize/config-files.js";
-import { trimOptions } from "../build/customize/trim.js";
-import { yesNo } from "../build/customize/text.js";
+import { localeGenLine, trimOptions, yesNo } from "../spec/normalize.js";
 import { HARDENING_KEYS, parseSize, type Spec } from "../spec/schema.js";
 import { equals, norm, q, type Check } from "./check.js";
 

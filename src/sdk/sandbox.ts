@@ -1,4 +1,4 @@
-import { resolveImage } from "../build/build.js";
+import { resolveImage } from "../builder/build.js";
 import type { AgentClient, ExecOptions, ExecResult } from "../agent/client/index.js";
 import type { EventSink } from "../events.js";
 import type { AccelRequest } from "../vm/accel.js";

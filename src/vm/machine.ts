@@ -5,7 +5,7 @@ import net from "node:net";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { AgentClient } from "../agent/client/index.js";
-import { READY_MARKER } from "../build/customize/index.js";
+import { READY_MARKER } from "../contract.js";
 import { BootError, CancelledError, PlinthError } from "../errors.js";
 import { noEvents, type EventSink } from "../events.js";
 import { run } from "../host/exec.js";

@@ -1,9 +1,7 @@
 import { readFileSync } from "node:fs";
+import { AGENT_PORT } from "../contract.js";
 import type { Accel } from "./accel.js";
 import type { VmPaths } from "./state.js";
-
-/** The virtio-serial port the guest agent listens on (QEMU); Firecracker uses vsock. */
-export const AGENT_PORT = "org.plinth.agent.0";
 
 export interface QemuConfig {
   accel: Accel;

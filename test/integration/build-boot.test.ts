@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { buildImage } from "../../src/build/build.js";
+import { buildImage } from "../../src/builder/build.js";
 import { ToolError } from "../../src/errors.js";
 import type { PlinthEvent } from "../../src/events.js";
 import { readMetadata, verifyImage } from "../../src/image/metadata.js";

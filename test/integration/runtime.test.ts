@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureImage } from "../../src/build/build.js";
+import { ensureImage } from "../../src/builder/build.js";
 import { Sandbox } from "../../src/sdk/sandbox.js";
 import { CLI, cli, integrationSkipReason, ROOT } from "../helpers.js";
 

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ensureImage } from "../../src/build/build.js";
+import { ensureImage } from "../../src/builder/build.js";
 import { BootError } from "../../src/errors.js";
 import type { PlinthEvent } from "../../src/events.js";
 import { Machine } from "../../src/vm/machine.js";

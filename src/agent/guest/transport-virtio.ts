@@ -2,11 +2,12 @@ import { closeSync, createWriteStream, open } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Duplex } from "node:stream";
+import { AGENT_PORT } from "../../contract.js";
 import { joinStreams } from "./join-streams.js";
 import { PortReadable } from "./port-readable.js";
 import { whenClosed, type Transport } from "./transport.js";
 
-export const DEFAULT_PORT = "/dev/virtio-ports/org.plinth.agent.0";
+export const DEFAULT_PORT = `/dev/virtio-ports/${AGENT_PORT}`;
 
 export interface VirtioSerialOptions {
   path: string;

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { buildImage } from "../../build/build.js";
+import { buildImage } from "../../builder/build.js";
 import { seconds } from "../../ui/progress.js";
 import { makeContext } from "../context.js";
 import { collect } from "../options.js";

@@ -4,7 +4,7 @@ import { checkImage } from "../../check/run.js";
 import { formatTable, toJUnit } from "../../check/report.js";
 import { makeContext } from "../context.js";
 import { accelOption, collect, positiveInt } from "../options.js";
-import { resolveImage } from "../../build/build.js";
+import { resolveImage } from "../../builder/build.js";
 
 export function registerCheck(program: Command): void {
   program

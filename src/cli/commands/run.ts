@@ -4,7 +4,7 @@ import { Machine } from "../../vm/machine.js";
 import { makeContext } from "../context.js";
 import { accelOption, collect, positiveInt, publishOption } from "../options.js";
 import type { PortForward } from "../../vm/qemu-argv.js";
-import { resolveImage } from "../../build/build.js";
+import { resolveImage } from "../../builder/build.js";
 import { exitCodeOf } from "../exit-code.js";
 
 interface RunOptions {

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { SpecError } from "../../errors.js";
 import { loadSpec } from "../../spec/load.js";
-import { planBuild } from "../../build/plan.js";
+import { planBuild } from "../../builder/plan.js";
 import { makeContext } from "../context.js";
 import { collect } from "../options.js";
 

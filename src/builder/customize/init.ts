@@ -1,12 +1,8 @@
 import { existsSync } from "node:fs";
 import type { Spec } from "../../spec/schema.js";
-import { GUEST_CONFIG } from "./guest-config.js";
+import { GUEST_CONFIG, MINIMAL_INIT, READY_MARKER } from "../../contract.js";
 import { AGENT_COMMAND } from "./agent.js";
 import type { Rootfs } from "./rootfs.js";
-import { READY_MARKER } from "./services.js";
-
-export const PLINTH_LIB = "/usr/lib/plinth";
-export const MINIMAL_INIT = `${PLINTH_LIB}/init`;
 
 /**
  * PID 1 of `init: minimal` images, run by the initramfs's switch_root. It does the

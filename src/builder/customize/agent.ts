@@ -3,10 +3,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { BuildError } from "../../errors.js";
 import type { Spec } from "../../spec/schema.js";
-import { PLINTH_LIB } from "./init.js";
+import { AGENT_PATH } from "../../contract.js";
 import type { Rootfs } from "./rootfs.js";
 
-export const AGENT_PATH = `${PLINTH_LIB}/plinth-agent.js`;
 /** The agent command line in the guest; quiet about PID 1 because tini reaps for it. */
 export const AGENT_COMMAND = `/usr/bin/node ${AGENT_PATH} --pid1 quiet`;
 

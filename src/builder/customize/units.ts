@@ -1,6 +1,7 @@
 import type { Unit } from "../../spec/schema.js";
 
-import { HEADER, yesNo as text, type Scalar as Value } from "./text.js";
+import { yesNo as text, type Scalar as Value } from "../../spec/normalize.js";
+import { HEADER } from "./text.js";
 
 // Keys that take one value per line: a command line or an assignment has spaces in it.
 const repeated = (key: string) => /^(Exec|Environment$|EnvironmentFile$)/.test(key);

@@ -5,7 +5,7 @@ import { sha256, stableStringify } from "../util/hash.js";
 import { kernelPackage, mapComponents, mapPackages } from "./distro-map.js";
 import { defaultMirror, securityMirror } from "./bootstrap/mirror.js";
 import { readAgentBundle } from "./customize/agent.js";
-import { MINIMAL_INIT } from "./customize/init.js";
+import { MINIMAL_INIT } from "../contract.js";
 
 /** Bumped when plinth changes what the bootstrap produces, so old cache entries are not reused. */
 export const STAGE_FORMAT = 1;

@@ -1,5 +1,6 @@
 import type { EventSink } from "../../events.js";
 import type { Spec } from "../../spec/schema.js";
+import { RELEASE_FILE } from "../../contract.js";
 import { applyAgent } from "./agent.js";
 import { applyConfigFiles } from "./config-files.js";
 import { applyFiles } from "./files.js";
@@ -13,10 +14,6 @@ import { applyTrim } from "./trim.js";
 import { applyUsers } from "./users.js";
 
 export { Rootfs } from "./rootfs.js";
-
-/** Name and version of the image, in the image. */
-export const RELEASE_FILE = "/etc/plinth-release";
-export { READY_MARKER } from "./services.js";
 
 export interface InstalledPackage {
   name: string;

@@ -1,21 +1,9 @@
 import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { Spec } from "../../spec/schema.js";
+import { trimOptions, type Trim } from "../../spec/normalize.js";
 import type { Rootfs } from "./rootfs.js";
 import { HEADER } from "./text.js";
-
-export interface Trim {
-  docs: boolean;
-  man: boolean;
-  locales: boolean;
-  apt_lists: boolean;
-}
-
-export function trimOptions(trim: Spec["trim"]): Trim | undefined {
-  if (trim === undefined || trim === false) return undefined;
-  if (trim === true) return { docs: true, man: true, locales: true, apt_lists: true };
-  return trim;
-}
 
 /** dpkg filters, so packages installed later (by `run` steps, or in the guest) stay trimmed. */
 export function renderDpkgTrim(t: Trim): string {

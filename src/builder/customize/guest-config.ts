@@ -1,7 +1,6 @@
 import type { Spec } from "../../spec/schema.js";
 import type { Rootfs } from "./rootfs.js";
-
-export const GUEST_CONFIG = "/usr/lib/plinth/guest-config";
+import { GUEST_CONFIG } from "../../contract.js";
 
 /**
  * Identity and network from the kernel command line, in both init modes: the minimal init

@@ -4,9 +4,8 @@ import type { EventSink } from "../../events.js";
 import type { Spec } from "../../spec/schema.js";
 import type { Rootfs } from "./rootfs.js";
 import { renderUnit } from "./units.js";
-
-/** Printed on the serial console once the guest is up; the boot test waits for it. */
-export const READY_MARKER = "plinth-ready";
+import { READY_MARKER } from "../../contract.js";
+import { unitFileName } from "../../spec/normalize.js";
 
 const READY_UNIT = `[Unit]
 Description=Tell the host that the guest is up
@@ -19,10 +18,6 @@ ExecStart=/bin/sh -c 'echo "${READY_MARKER} $(cut -d" " -f1 /proc/uptime)" > /de
 [Install]
 WantedBy=multi-user.target
 `;
-
-export function unitFileName(name: string): string {
-  return name.includes(".") ? name : `${name}.service`;
-}
 
 const UNIT_DIRS = ["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
 

@@ -1,8 +1,8 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { planBuild } from "../../src/build/plan.js";
-import { mmdebstrapArgv } from "../../src/build/bootstrap/mmdebstrap.js";
-import { defaultMirror, hostAptSources } from "../../src/build/bootstrap/mirror.js";
+import { planBuild } from "../../src/builder/plan.js";
+import { mmdebstrapArgv } from "../../src/builder/bootstrap/mmdebstrap.js";
+import { defaultMirror, hostAptSources } from "../../src/builder/bootstrap/mirror.js";
 import { UnsupportedError } from "../../src/errors.js";
 import { loadSpec } from "../../src/spec/load.js";
 import { tempFiles } from "../helpers.js";

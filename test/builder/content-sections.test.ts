@@ -1,16 +1,16 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
-  localeGenLine,
   renderGitConfig,
   renderLogrotate,
   renderSshd,
-} from "../../src/build/customize/config-files.js";
-import { ufwCommands } from "../../src/build/customize/firewall.js";
-import { renderDpkgTrim } from "../../src/build/customize/trim.js";
-import { GUEST_CONFIG_SCRIPT } from "../../src/build/customize/guest-config.js";
-import { renderUnit } from "../../src/build/customize/units.js";
-import { kernelPackage, mapComponents, mapPackages } from "../../src/build/distro-map.js";
+} from "../../src/builder/customize/config-files.js";
+import { localeGenLine } from "../../src/spec/normalize.js";
+import { ufwCommands } from "../../src/builder/customize/firewall.js";
+import { renderDpkgTrim } from "../../src/builder/customize/trim.js";
+import { GUEST_CONFIG_SCRIPT } from "../../src/builder/customize/guest-config.js";
+import { renderUnit } from "../../src/builder/customize/units.js";
+import { kernelPackage, mapComponents, mapPackages } from "../../src/builder/distro-map.js";
 import { showProperty } from "../../src/check/config-checks.js";
 import { FirewallSchema, SpecSchema, UnitSchema } from "../../src/spec/schema.js";
 import { configBody } from "../helpers.js";

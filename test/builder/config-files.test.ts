@@ -7,8 +7,8 @@ import {
   renderResolvConf,
   renderSshd,
   renderSysctl,
-} from "../../src/build/customize/config-files.js";
-import { renderNftables } from "../../src/build/customize/firewall.js";
+} from "../../src/builder/customize/config-files.js";
+import { renderNftables } from "../../src/builder/customize/firewall.js";
 import { FirewallSchema } from "../../src/spec/schema.js";
 import { configBody } from "../helpers.js";
 

@@ -3,7 +3,8 @@ import { rm } from "node:fs/promises";
 import type { Spec } from "../../spec/schema.js";
 import { applyFirewall } from "./firewall.js";
 import type { Rootfs } from "./rootfs.js";
-import { HEADER, yesNo, type Scalar } from "./text.js";
+import { localeGenLine, yesNo, type Scalar } from "../../spec/normalize.js";
+import { HEADER } from "./text.js";
 
 /**
  * The spec's system-configuration sections, each rendered the way Debian expects it:
@@ -102,12 +103,6 @@ export function renderGitConfig(git: NonNullable<Spec["git"]>): string {
 const SUPPORTED = "/usr/share/i18n/SUPPORTED";
 
 /** "en_US.UTF-8" → the /etc/locale.gen line that generates it (when glibc's list lacks it). */
-export function localeGenLine(locale: string): string | undefined {
-  if (/^C\.UTF-8$/i.test(locale)) return undefined; // built into glibc
-  const charset = /\.([^@]+)/.exec(locale)?.[1] ?? "ISO-8859-1";
-  return `${locale} ${charset.toUpperCase() === "UTF8" ? "UTF-8" : charset}`;
-}
-
 export async function applyConfigFiles(fs: Rootfs, spec: Spec): Promise<void> {
   if (spec.ssh)
     await fs.write("/etc/ssh/sshd_config.d/50-plinth.conf", renderSshd(spec.ssh), { mode: 0o644 });
