@@ -1,7 +1,7 @@
 /**
- * One error hierarchy for all of plinth. Every error has a stable `code`; errors a
- * user can cause (bad spec, missing tool, bad input) are `UserError`s and make the
- * CLI exit with 2, everything else exits with 1.
+ * One error hierarchy for all of plinth. Every error has a stable `code` and, where the
+ * user can act on it, a `hint`; errors a user can cause (bad spec, missing tool, bad
+ * input) are `UserError`s. Exit statuses are the CLI's business (src/cli/exit-status.ts).
  */
 
 export interface Diagnostic {
@@ -15,7 +15,6 @@ export class PlinthError extends Error {
   readonly code: string;
   /** What the user can do about it, one sentence. */
   readonly hint?: string;
-  readonly exitCode: number = 1;
 
   constructor(code: string, message: string, options?: { hint?: string; cause?: unknown }) {
     super(message, { cause: options?.cause });
@@ -26,9 +25,7 @@ export class PlinthError extends Error {
 }
 
 /** Something the user can fix: bad input, missing host tool, unsupported option. */
-export class UserError extends PlinthError {
-  override readonly exitCode = 2;
-}
+export class UserError extends PlinthError {}
 
 export class SpecError extends UserError {
   readonly diagnostics: Diagnostic[];
@@ -76,11 +73,11 @@ export class ToolError extends PlinthError {
   constructor(
     readonly stage: string,
     readonly argv: string[],
-    readonly exitCode_: number | undefined,
+    readonly exitCode: number | undefined,
     readonly signal: string | undefined,
     readonly stderrTail: string,
   ) {
-    const how = signal ? `was killed by ${signal}` : `exited with ${exitCode_}`;
+    const how = signal ? `was killed by ${signal}` : `exited with ${exitCode}`;
     super("TOOL_FAILED", `${stage}: \`${argv.slice(0, 3).join(" ")}\` ${how}`, {
       hint: stderrTail ? `Its last output:\n${stderrTail}` : undefined,
     });
@@ -94,8 +91,6 @@ export class BootError extends PlinthError {
 }
 
 export class CancelledError extends PlinthError {
-  override readonly exitCode = 130;
-
   constructor(stage: string) {
     super("CANCELLED", `Cancelled during ${stage}.`);
   }
@@ -113,4 +108,56 @@ export class BuildError extends PlinthError {
   ) {
     super("BUILD_FAILED", `${stage}: ${message}`);
   }
+}
+
+/** exec, files or info on a VM whose image was built without the agent (`agent: false`). */
+export class NoAgentError extends UserError {
+  constructor(
+    readonly vm: string,
+    image: string,
+  ) {
+    super("NO_AGENT", `${vm} runs ${image}, which has no agent to run commands or move files.`, {
+      hint: "Build the image with `agent: true` to exec in it or move files; `plinth logs` shows its console.",
+    });
+  }
+}
+
+const CLASSES: Record<string, { prototype: PlinthError }> = {
+  NoAgentError,
+  PlinthError,
+  UserError,
+  SpecError,
+  MissingToolError,
+  UnsupportedError,
+  NotFoundError,
+  ChecksumError,
+  ToolError,
+  BootError,
+  CancelledError,
+  BuildError,
+};
+
+/** An error as JSON (`--json` output, the rootless build's inner process): class name and fields. */
+export function errorToJSON(error: PlinthError): Record<string, unknown> {
+  const user = error instanceof UserError;
+  return { ...error, name: error.name, code: error.code, message: error.message, user };
+}
+
+/**
+ * The error `errorToJSON` described, as the same class with the same fields, so an error
+ * that crossed a process boundary is handled (and exits) as it would have been in-process.
+ * The constructor is not re-run: the fields are already its result.
+ */
+export function errorFromJSON(json: Record<string, unknown>): PlinthError {
+  const name = typeof json.name === "string" ? json.name : "PlinthError";
+  const Class = CLASSES[name] ?? (json.user === true ? UserError : PlinthError);
+  const fields = { ...json };
+  delete fields.user;
+  const error = Object.assign(Object.create(Class.prototype) as PlinthError, fields);
+  Object.defineProperty(error, "message", { value: String(json.message ?? ""), enumerable: false });
+  Object.defineProperty(error, "stack", {
+    value: `${name}: ${error.message}\n    (in the rootless build's inner process)`,
+    enumerable: false,
+  });
+  return error;
 }

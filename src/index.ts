@@ -1,5 +1,22 @@
 /** plinth as a library. The CLI is a thin layer over these. */
-export { Sandbox, type SandboxOptions } from "./sdk/sandbox.js";
+export {
+  Sandbox,
+  SandboxFiles,
+  NoAgentError,
+  listSandboxes,
+  sandboxInfo,
+  isSandboxRunning,
+  removeSandbox,
+  sandboxLogPath,
+  sandboxConsoleSocket,
+  type SandboxOptions,
+  type SandboxStartInfo,
+  type SandboxImage,
+  type SandboxInfo,
+  type StopMethod,
+  type StopOptions,
+  type CopyResult,
+} from "./sdk/index.js";
 export {
   buildImage,
   ensureImage,
@@ -17,7 +34,7 @@ export { imageVersion, parseImageVersion } from "./image/version.js";
 export { Machine, type StartOptions } from "./vm/machine.js";
 export { listVms, type VmConfig } from "./vm/state.js";
 export { probeKvm, chooseAccel, type Accel, type KvmProbe } from "./vm/accel.js";
-export { doctor, type DoctorReport } from "./host/doctor.js";
+export { doctor, type DoctorReport } from "./doctor/doctor.js";
 export {
   AgentClient,
   AgentClosedError,
@@ -26,8 +43,13 @@ export {
   AgentRemoteError,
   AgentTimeoutError,
   AgentVersionError,
+  type AgentInfo,
+  type DirEntry,
   type ExecOptions,
   type ExecResult,
+  type FileStat,
+  type ReadOptions,
+  type WriteOptions,
 } from "./agent/client/index.js";
 export type { PlinthEvent, EventSink } from "./events.js";
 export * from "./errors.js";

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { cli, tempFiles } from "./helpers.js";
@@ -53,9 +53,153 @@ describe("plinth CLI", () => {
     expect(r.stderr).toMatch(/^plinth: error: Alpine bootstrap is not implemented yet/);
   });
 
-  it("usage errors exit 2", async () => {
+  it("usage errors exit 2, help and --version 0", async () => {
     expect((await cli(["build"])).exitCode).toBe(2);
     expect((await cli(["run", "x", "--accel", "fast"])).exitCode).toBe(2);
+    expect((await cli(["stop"])).exitCode).toBe(2);
+    expect((await cli(["stop", "-t", "soon", "x"])).exitCode).toBe(2);
+    expect((await cli(["exec", "x"])).exitCode).toBe(2);
+    expect((await cli(["--version"])).exitCode).toBe(0);
+  });
+
+  describe("VM commands without a running VM", () => {
+    /** A PLINTH_HOME holding VM "old": stopped by plinth, its state kept (console log too). */
+    const homeWithKeptVm = () => {
+      const home = tempFiles({});
+      const dir = path.join(home, "vms", "old");
+      mkdirSync(dir, { recursive: true });
+      const config = {
+        name: "old",
+        image: path.join(home, "images", "minimal", "0.1.0"),
+        imageName: "minimal",
+        imageVersion: "0.1.0",
+        accel: "tcg",
+        memMiB: 1024,
+        cpus: 1,
+        detached: true,
+        created: new Date().toISOString(),
+        status: "exited",
+      };
+      writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+      writeFileSync(path.join(dir, "console.log"), "booting\r\nplinth-init: starting agent\r\n");
+      return { home, dir };
+    };
+    const lastJson = <T>(stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!) as T;
+    interface StopJson {
+      ok: boolean;
+      vms: {
+        name: string;
+        result: string;
+        stoppedBy?: string;
+        stateRemoved: boolean;
+        error?: { code: string; message: string };
+      }[];
+    }
+
+    it("stop: an unknown name is one error line and exit 2", async () => {
+      const home = tempFiles({});
+      const r = await cli(["stop", "nope"], { PLINTH_HOME: home });
+      expect(r.exitCode).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(/^plinth: error: nope: .*"nope"/);
+    });
+
+    it("stop: every name is attempted; a kept VM's state goes, the unknown one is reported", async () => {
+      const { home, dir } = homeWithKeptVm();
+      const r = await cli(["stop", "nope", "old"], { PLINTH_HOME: home });
+      expect(r.exitCode).toBe(2);
+      expect(r.stdout).toBe("old: was not running");
+      expect(r.stderr).toMatch(/plinth: error: nope: /);
+      expect(existsSync(dir)).toBe(false);
+    });
+
+    it("stop --json: one outcome per name, in order", async () => {
+      const { home, dir } = homeWithKeptVm();
+      const r = await cli(["stop", "old", "nope", "--json"], { PLINTH_HOME: home });
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toBe("");
+      const out = lastJson<StopJson>(r.stdout);
+      expect(out.ok).toBe(false);
+      expect(out.vms).toEqual([
+        { name: "old", result: "not-running", stoppedBy: "gone", stateRemoved: true },
+        {
+          name: "nope",
+          result: "failed",
+          stateRemoved: false,
+          error: expect.objectContaining({ code: "NOT_FOUND" }) as unknown,
+        },
+      ]);
+      expect(existsSync(dir)).toBe(false);
+    });
+
+    it("stop --json: an invalid name is the user's (2); state it cannot remove is not (1)", async () => {
+      const { home, dir } = homeWithKeptVm();
+      writeFileSync(path.join(dir, "notes.txt"), "not plinth's");
+      const r = await cli(["stop", "..", "old", "--json"], { PLINTH_HOME: home });
+      expect(r.exitCode).toBe(1);
+      const out = lastJson<StopJson>(r.stdout);
+      expect(out.vms.map((v) => [v.name, v.result, v.error?.code])).toEqual([
+        ["..", "failed", "BAD_NAME"],
+        ["old", "failed", "STATE_NOT_REMOVED"],
+      ]);
+      expect(out.vms[1]).toMatchObject({ stoppedBy: "gone", stateRemoved: false });
+      expect(readdirSync(dir)).toEqual(["notes.txt"]);
+    });
+
+    it("stop --keep keeps a stopped VM's state, and ps -a still lists it", async () => {
+      const { home, dir } = homeWithKeptVm();
+      const r = await cli(["stop", "--keep", "old", "--json"], { PLINTH_HOME: home });
+      expect(r.exitCode).toBe(0);
+      expect(lastJson<StopJson>(r.stdout)).toEqual({
+        ok: true,
+        vms: [{ name: "old", result: "not-running", stoppedBy: "gone", stateRemoved: false }],
+      });
+      expect(existsSync(path.join(dir, "config.json"))).toBe(true);
+      const ps = JSON.parse((await cli(["ps", "-a", "--json"], { PLINTH_HOME: home })).stdout) as {
+        name: string;
+        running: boolean;
+      }[];
+      expect(ps).toEqual([expect.objectContaining({ name: "old", running: false })]);
+    });
+
+    it("logs --json: the whole log, or one object per line with -f", async () => {
+      const { home } = homeWithKeptVm();
+      const whole = await cli(["logs", "old", "--json"], { PLINTH_HOME: home });
+      expect(whole.exitCode).toBe(0);
+      expect(JSON.parse(whole.stdout)).toEqual({
+        name: "old",
+        log: "booting\r\nplinth-init: starting agent\r\n",
+      });
+      // -f ends when the VM is not running: here at once, after what is there.
+      const follow = await cli(["logs", "old", "-f", "--json"], { PLINTH_HOME: home });
+      expect(follow.exitCode).toBe(0);
+      expect(
+        follow.stdout
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as unknown),
+      ).toEqual([
+        { name: "old", line: "booting" },
+        { name: "old", line: "plinth-init: starting agent" },
+      ]);
+      expect((await cli(["logs", "old"], { PLINTH_HOME: home })).stdout).toContain("booting");
+    });
+
+    it("exec, cp and logs of an unknown VM: exit 2, and an error object with --json", async () => {
+      const home = tempFiles({});
+      for (const args of [
+        ["exec", "nope", "--json", "--", "true"],
+        ["cp", "--json", "./x", "nope:/x"],
+        ["logs", "nope", "--json"],
+      ]) {
+        const r = await cli(args, { PLINTH_HOME: home });
+        expect(r.exitCode, args.join(" ")).toBe(2);
+        expect(lastJson<{ error: { code: string } }>(r.stdout).error.code).toBe("NOT_FOUND");
+      }
+      const bad = await cli(["cp", "--json", "a", "b"], { PLINTH_HOME: home });
+      expect(bad.exitCode).toBe(2);
+      expect(lastJson<{ error: { code: string } }>(bad.stdout).error.code).toBe("BAD_COPY");
+    });
   });
 
   it("run: an unknown image is a clear error", async () => {

@@ -4,7 +4,11 @@ import path from "node:path";
 import { execa } from "execa";
 
 export const ROOT = path.resolve(import.meta.dirname, "..");
-export const CLI = path.join(ROOT, "dist", "cli", "main.js");
+/**
+ * node's arguments to run the CLI from src/ (through tsx), so a test run after an edit
+ * tests the edit, with no build in between. Only the package-exports test uses dist/.
+ */
+export const CLI = ["--import", "tsx", path.join(ROOT, "src", "cli", "main.ts")];
 
 /** A temp dir holding the given files (name → content). */
 export function tempFiles(files: Record<string, string>): string {
@@ -15,7 +19,7 @@ export function tempFiles(files: Record<string, string>): string {
 
 /** Run the built CLI; never throws, returns exit code and output. */
 export async function cli(args: string[], env: Record<string, string> = {}) {
-  const r = await execa("node", [CLI, ...args], { reject: false, env, all: false });
+  const r = await execa("node", [...CLI, ...args], { reject: false, env, all: false });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 

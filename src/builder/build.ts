@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { SpecError } from "../errors.js";
 import { noEvents, stage, type EventSink } from "../events.js";
@@ -13,8 +13,7 @@ import {
   type ImageMetadata,
 } from "../image/metadata.js";
 import { imageVersion, sourceDateEpoch } from "../image/version.js";
-import { imagesDir } from "../paths.js";
-import { findByBuildHash, resolveImageRef } from "../store/images.js";
+import { findByBuildHash, resolveImageRef, slotDir } from "../store/images.js";
 import { loadSpec } from "../spec/load.js";
 import { parseSize } from "../spec/schema.js";
 import { bootstrap } from "./bootstrap/cache.js";
@@ -23,14 +22,17 @@ import { makeExt4 } from "./outputs/ext4.js";
 import { extractKernel } from "./outputs/kernel.js";
 import { planBuild, portableSpec, type Plan } from "./plan.js";
 import { buildInUserNamespace, inUserNamespace } from "./rootless.js";
+import { checkOutputDir, replaceDir, tempBeside } from "./output-dir.js";
 import { makeWorkDir } from "./workdir.js";
 
 export interface BuildOptions {
   specFile: string;
   /** `--set a.b=value` overrides. */
   sets?: string[];
-  /** Image directory to create; default: the local store, `<PLINTH_HOME>/images/<name>/<version>`. */
+  /** Image directory to create; default: the local store, `<PLINTH_HOME>/images/<name>/<slot>`. */
   outDir?: string;
+  /** Replace `outDir` even when it is a non-empty directory that holds no plinth image. */
+  force?: boolean;
   /** Rebuild the bootstrap stage even when cached. */
   noCache?: boolean;
   onEvent?: EventSink;
@@ -63,10 +65,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   for (const message of plan.notes)
     emit({ type: "log", stage: "plan", level: "info", message: `note: ${message}` });
   const sde = sourceDateEpoch();
-  const version = await imageVersion(spec.version, path.dirname(plan.specFile), sde);
-  const dest = path.resolve(options.outDir ?? path.join(imagesDir(), spec.name, version));
+  const version = await imageVersion(spec.version, plan.specFile, sde);
+  const dest = options.outDir
+    ? path.resolve(options.outDir)
+    : slotDir(spec.name, version, plan.buildHash);
+  await checkOutputDir(dest, { force: options.force, specFile: plan.specFile });
   await mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.tmp-${process.pid}`;
+  let tmp: string | undefined;
   let work: string | undefined;
   const timings: ImageMetadata["stages"] = [];
   const timed = async <T>(
@@ -93,15 +98,15 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       (r) => r.cached,
     );
     const imageDir = await buildInUserNamespace(
-      { specFile: plan.specFile, sets: options.sets ?? [], outDir: dest },
+      { specFile: plan.specFile, sets: options.sets ?? [], outDir: dest, force: options.force },
       emit,
       signal,
     );
     return { imageDir, metadata: await readMetadata(imageDir), plan };
   }
   try {
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp);
+    tmp = await tempBeside(dest);
+    const out = tmp;
     work = await makeWorkDir(EXPECTED_TREE_BYTES);
     const scratch = work;
     const base = await timed(
@@ -129,10 +134,10 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       );
       return customize(tree, spec, { version, emit, signal });
     });
-    const kernel = await timed("kernel", () => extractKernel(tree, spec, tmp, scratch, signal));
+    const kernel = await timed("kernel", () => extractKernel(tree, spec, out, scratch, signal));
     await timed("ext4", async () => {
       if (sde !== undefined) await clampMtimes(tree, sde, signal);
-      await makeExt4(tree, path.join(tmp, "rootfs.ext4"), {
+      await makeExt4(tree, path.join(out, "rootfs.ext4"), {
         size: spec.disk.size ? parseSize(spec.disk.size) : undefined,
         shrink: spec.disk.shrink,
         headroom: parseSize(spec.disk.headroom),
@@ -142,9 +147,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       });
     });
     const metadata = await timed("metadata", async () => {
-      const artifacts: Artifact[] = [await describeArtifact(tmp, "rootfs.ext4", "rootfs", "ext4")];
-      artifacts.push(await describeArtifact(tmp, "vmlinuz", "kernel"));
-      if (kernel.initrd) artifacts.push(await describeArtifact(tmp, "initrd.img", "initrd"));
+      const artifacts: Artifact[] = [await describeArtifact(out, "rootfs.ext4", "rootfs", "ext4")];
+      artifacts.push(await describeArtifact(out, "vmlinuz", "kernel"));
+      if (kernel.initrd) artifacts.push(await describeArtifact(out, "initrd.img", "initrd"));
       const meta: ImageMetadata = {
         schemaVersion: 1,
         name: spec.name,
@@ -165,24 +170,16 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         stages: timings,
         spec: portableSpec(spec),
       };
-      await writeMetadata(tmp, meta);
+      await writeMetadata(out, meta);
       return meta;
     });
-    await replaceDir(tmp, dest);
+    await replaceDir(out, dest);
     return { imageDir: dest, metadata, plan };
   } finally {
+    // Both were made by this build (mkdtemp): nothing else is ever removed here.
     if (work) await rm(work, { recursive: true, force: true });
-    await rm(tmp, { recursive: true, force: true });
+    if (tmp) await rm(tmp, { recursive: true, force: true });
   }
-}
-
-/** Rename `from` onto `to`, replacing an existing directory with no moment where neither exists as a whole. */
-async function replaceDir(from: string, to: string): Promise<void> {
-  if (!existsSync(to)) return rename(from, to);
-  const old = `${to}.old-${process.pid}`;
-  await rename(to, old);
-  await rename(from, to);
-  await rm(old, { recursive: true, force: true });
 }
 
 /** For reproducible images: no file newer than SOURCE_DATE_EPOCH. */
@@ -243,5 +240,5 @@ export async function resolveImage(
   options: Omit<BuildOptions, "specFile"> = {},
 ): Promise<{ imageDir: string; reused: boolean }> {
   if (/\.ya?ml$/.test(ref) && existsSync(ref)) return ensureImage({ ...options, specFile: ref });
-  return { imageDir: resolveImageRef(ref), reused: true };
+  return { imageDir: await resolveImageRef(ref), reused: true };
 }

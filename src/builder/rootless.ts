@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { PlinthError, UserError } from "../errors.js";
+import { errorFromJSON, PlinthError, UserError } from "../errors.js";
 import type { EventSink, PlinthEvent } from "../events.js";
 import { which } from "../host/tools.js";
 
@@ -24,7 +24,7 @@ export function inUserNamespace(): boolean {
  * does not include the mode). Events come back as JSON lines and are re-emitted.
  */
 export async function buildInUserNamespace(
-  args: { specFile: string; sets: string[]; outDir: string },
+  args: { specFile: string; sets: string[]; outDir: string; force?: boolean },
   emit: EventSink,
   signal?: AbortSignal,
 ): Promise<string> {
@@ -32,26 +32,32 @@ export async function buildInUserNamespace(
     throw new UserError("TOOL_MISSING", "Rootless builds need newuidmap.", {
       hint: "Install uidmap.",
     });
-  const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
+  // This plinth's own CLI: dist/cli/main.js, or src/cli/main.ts when run from source
+  // (through tsx, whose --import flag is then in execArgv).
+  const self = fileURLToPath(import.meta.url);
+  const ext = path.extname(self);
+  const cli = path.resolve(path.dirname(self), "..", "cli", `main${ext}`);
+  const node = ext === ".ts" ? [process.execPath, ...process.execArgv] : [process.execPath];
   const argv = [
     "unshare",
     "--map-root-user",
     "--map-auto",
     "--mount",
     "--",
-    process.execPath,
+    ...node,
     cli,
     "build",
     args.specFile,
   ];
   for (const s of args.sets) argv.push("--set", s);
   argv.push("-o", args.outDir, "--json");
+  if (args.force) argv.push("--force");
   const child = execa(argv[0]!, argv.slice(1), {
     reject: false,
     cancelSignal: signal,
     stdin: "ignore",
   });
-  let last: { imageDir?: string; error?: { code: string; message: string; lines: string[] } } = {};
+  let last: { imageDir?: string; error?: Record<string, unknown> } = {};
   let buf = "";
   child.stdout?.on("data", (b: Buffer) => {
     buf += b.toString();
@@ -72,7 +78,8 @@ export async function buildInUserNamespace(
   });
   const r = await child;
   if (last.imageDir && r.exitCode === 0) return last.imageDir;
-  if (last.error) throw new PlinthError(last.error.code, last.error.lines.join("\n"));
+  // The same class and code as inside: a spec error is still a SpecError (exit 2).
+  if (last.error) throw errorFromJSON(last.error);
   throw new PlinthError(
     "BUILD_FAILED",
     `the rootless build step failed: ${String(r.stderr).trim().split("\n").slice(-5).join("\n")}`,

@@ -8,12 +8,34 @@ export type { Check, CheckContext, CheckOutcome } from "./check.js";
 /** sshd -T prints booleans as yes/no and lowercases keywords. */
 const sshdValue = (v: Scalar | string[]) => (Array.isArray(v) ? v.join(" ") : yesNo(v));
 
-function fileCheck(group: string, path: string, mode: number, owner?: string): Check {
-  const expected = `${mode.toString(8).padStart(3, "0")}${owner ? ` ${owner}` : ""}`;
-  return equals(group, path, expected, `stat -c '%a %U:%G' ${q(path)}`, (out) => {
-    const [m, o] = out.trim().split(" ") as [string, string];
-    if (!owner) return m;
-    return `${m} ${owner.includes(":") ? o : o.split(":")[0]}`;
+type FileType = "file" | "dir" | "symlink";
+
+/** stat's %F, as a spec names file types. */
+const fileType = (f: string): string =>
+  f.startsWith("regular")
+    ? "file"
+    : f === "directory"
+      ? "dir"
+      : f === "symbolic link"
+        ? "symlink"
+        : f;
+
+/** A path that exists, and has the type, mode and owner asked for (only those asked for). */
+function fileCheck(
+  group: string,
+  path: string,
+  want: { type?: FileType; mode?: number; owner?: string },
+): Check {
+  const described = (type?: string, mode?: string, owner?: string) =>
+    [type, mode, owner].filter(Boolean).join(" ") || "exists";
+  const expected = described(want.type, want.mode?.toString(8).padStart(3, "0"), want.owner);
+  return equals(group, path, expected, `stat -c '%F|%a|%U:%G' ${q(path)}`, (out) => {
+    const [type = "", mode, owner = ""] = out.trim().split("|");
+    return described(
+      want.type && fileType(type),
+      want.mode === undefined ? undefined : mode,
+      want.owner && (want.owner.includes(":") ? owner : owner.split(":")[0]),
+    );
   });
 }
 
@@ -220,10 +242,12 @@ export function planChecks(spec: Spec): Check[] {
   // A directory that something is mounted on shows the mount's mode, not its own.
   const mountTargets = new Set((spec.mounts ?? []).map((m) => m.target));
   for (const d of spec.directories.filter((d) => !mountTargets.has(d.path))) {
-    checks.push(fileCheck("directories", d.path, parseMode(d.mode, 0o755), d.owner));
+    checks.push(
+      fileCheck("directories", d.path, { mode: parseMode(d.mode, 0o755), owner: d.owner }),
+    );
   }
   for (const f of spec.files)
-    checks.push(fileCheck("files", f.path, parseMode(f.mode, 0o644), f.owner));
+    checks.push(fileCheck("files", f.path, { mode: parseMode(f.mode, 0o644), owner: f.owner }));
   if (spec.hostname)
     checks.push(equals("system", "hostname", spec.hostname, "cat /proc/sys/kernel/hostname"));
   if (spec.timezone) checks.push(equals("system", "timezone", spec.timezone, "cat /etc/timezone"));
@@ -311,7 +335,13 @@ export function planChecks(spec: Spec): Check[] {
     });
   }
   for (const f of v?.files ?? [])
-    checks.push(fileCheck("validate files", f.path, parseMode(f.mode, 0o644), f.owner));
+    checks.push(
+      fileCheck("validate files", f.path, {
+        type: f.type,
+        mode: f.mode === undefined ? undefined : parseMode(f.mode, 0),
+        owner: f.owner,
+      }),
+    );
   for (const n of v?.services?.active ?? [])
     checks.push(
       equals("validate services", `${n} active`, "active", `systemctl is-active ${q(n)}`),

@@ -1,5 +1,5 @@
 import type { ExecResult } from "../agent/client/index.js";
-import { PlinthError } from "../errors.js";
+import { NoAgentError, PlinthError } from "../errors.js";
 import { noEvents, stage, type EventSink } from "../events.js";
 import { readMetadata } from "../image/metadata.js";
 import type { AccelRequest } from "../vm/accel.js";
@@ -48,12 +48,7 @@ export async function checkImage(opts: {
       },
     );
   }
-  if (!meta.agent) {
-    throw new PlinthError(
-      "NO_AGENT",
-      `${meta.name} ${meta.version} has no agent to check through (spec: agent: true).`,
-    );
-  }
+  if (!meta.agent) throw new NoAgentError(opts.imageDir, `${meta.name} ${meta.version}`);
   const checks = planChecks(meta.spec);
   const vm = await stage(emit, "boot", "boot", () =>
     // With a NIC (QEMU user-mode network), as a sandbox usually runs: network units then

@@ -1,4 +1,6 @@
+import { errorToJSON, PlinthError } from "../errors.js";
 import { formatError } from "../ui/errors.js";
+import { exitStatusOf } from "./exit-status.js";
 import { humanRenderer, jsonRenderer, type Renderer } from "../ui/progress.js";
 
 /** What every command gets: a renderer for core events, an abort signal for Ctrl-C, and output helpers. */
@@ -33,13 +35,20 @@ export function makeContext(json: boolean): CommandContext {
   };
 }
 
-/** Print an error the way users should see it and return the exit code. */
+/** Print an error the way users should see it and return the exit status. */
 export function reportError(error: unknown, json: boolean): number {
   const f = formatError(error);
   if (json)
     process.stdout.write(
-      JSON.stringify({ error: { code: f.code, message: f.message, lines: f.lines } }) + "\n",
+      JSON.stringify({
+        error: {
+          ...(error instanceof PlinthError ? errorToJSON(error) : {}),
+          code: f.code,
+          message: f.message,
+          lines: f.lines,
+        },
+      }) + "\n",
     );
   else process.stderr.write(f.lines.map((l) => `plinth: ${l}`).join("\n") + "\n");
-  return f.exitCode;
+  return exitStatusOf(error);
 }

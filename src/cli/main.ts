@@ -13,6 +13,7 @@ import { registerCheck } from "./commands/check.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerSchema } from "./commands/schema.js";
 import { reportError } from "./context.js";
+import { exitStatusOf } from "./exit-status.js";
 import { PLINTH_VERSION } from "../version.js";
 
 const program = new Command("plinth")
@@ -37,12 +38,11 @@ registerSchema(program);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CommanderError) {
-    // Usage errors are the user's: exit 2 like every other bad input (help/version exit 0).
-    process.exitCode = error.exitCode === 0 ? 0 : 2;
-  } else {
-    process.exitCode = reportError(error, process.argv.includes("--json"));
-  }
+  // Commander printed its usage error already (help and --version exit 0).
+  process.exitCode =
+    error instanceof CommanderError
+      ? exitStatusOf(error)
+      : reportError(error, process.argv.includes("--json"));
 }
 // Pending timers (progress) must not keep the process alive after the command is done.
 process.exit(process.exitCode ?? 0);

@@ -17,11 +17,14 @@ export function accelOption(value: string): "auto" | "kvm" | "tcg" {
   return value;
 }
 
+/** A TCP port on the host's 127.0.0.1 forwarded to the guest. */
+export interface Forward {
+  host: number;
+  guest: number;
+}
+
 /** Repeatable `-p 2222:22`. */
-export function publishOption(
-  value: string,
-  previous: { host: number; guest: number }[],
-): { host: number; guest: number }[] {
+export function publishOption(value: string, previous: Forward[]): Forward[] {
   const m = /^(\d{1,5}):(\d{1,5})$/.exec(value);
   const ok = (n: number) => n >= 1 && n <= 65535;
   if (!m || !ok(Number(m[1])) || !ok(Number(m[2])))

@@ -1,35 +1,43 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { z } from "zod";
 import { ChecksumError } from "../errors.js";
 import type { Spec } from "../spec/schema.js";
 import { sha256File } from "../util/hash.js";
+import { readStateFile } from "../util/state-file.js";
 
-export interface Artifact {
-  name: string;
-  kind: "rootfs" | "kernel" | "initrd";
-  format?: string;
-  size: number;
-  sha256: string;
-}
+const ArtifactSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/),
+  kind: z.enum(["rootfs", "kernel", "initrd"]),
+  format: z.string().optional(),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
 
-export interface ImageMetadata {
-  schemaVersion: 1;
-  name: string;
-  version: string;
-  arch: string;
-  base: { distro: string; suite: string };
-  created: string;
-  specDigest: string;
-  buildHash: string;
-  init: "systemd" | "minimal";
-  agent: boolean;
-  kernel: { version?: string; cmdline: string };
-  artifacts: Artifact[];
-  packages: { name: string; version: string; arch: string }[];
-  stages: { id: string; durationMs: number; cached?: boolean }[];
+/** metadata.json: parsed, never cast, so a corrupt or older file is one clear error. */
+export const ImageMetadataSchema = z.object({
+  schemaVersion: z.literal(1),
+  name: z.string(),
+  version: z.string(),
+  arch: z.string(),
+  base: z.object({ distro: z.string(), suite: z.string() }),
+  created: z.string(),
+  specDigest: z.string(),
+  buildHash: z.string().regex(/^[0-9a-f]{16,}$/),
+  init: z.enum(["systemd", "minimal"]),
+  agent: z.boolean(),
+  kernel: z.object({ version: z.string().optional(), cmdline: z.string() }),
+  artifacts: z.array(ArtifactSchema).min(1),
+  packages: z.array(z.object({ name: z.string(), version: z.string(), arch: z.string() })),
+  stages: z.array(
+    z.object({ id: z.string(), durationMs: z.number(), cached: z.boolean().optional() }),
+  ),
   /** The resolved spec (host paths replaced by digests): what `plinth check` verifies. */
-  spec: Spec;
-}
+  spec: z.custom<Spec>((v) => typeof v === "object" && v !== null && !Array.isArray(v)),
+});
+
+export type Artifact = z.infer<typeof ArtifactSchema>;
+export type ImageMetadata = z.infer<typeof ImageMetadataSchema>;
 
 export const METADATA = "metadata.json";
 export const SUMS = "SHA256SUMS";
@@ -54,7 +62,9 @@ export async function writeMetadata(dir: string, meta: ImageMetadata): Promise<v
 }
 
 export async function readMetadata(dir: string): Promise<ImageMetadata> {
-  return JSON.parse(await readFile(path.join(dir, METADATA), "utf8")) as ImageMetadata;
+  return readStateFile(path.join(dir, METADATA), ImageMetadataSchema, "image metadata", {
+    hint: "Rebuild the image with `plinth build` (it may come from an older or newer plinth).",
+  });
 }
 
 /** Re-hash every artifact and compare with metadata.json. */

@@ -1,22 +1,35 @@
+import path from "node:path";
 import { execa } from "execa";
 
-/** `MAJOR.MINOR.PATCH-YYYYMMDD-gitshort`; the date comes from SOURCE_DATE_EPOCH when set. */
+/**
+ * `MAJOR.MINOR.PATCH-YYYYMMDD-gitshort`, with `-dirty` after it when the spec's work tree
+ * has uncommitted changes to tracked files or the spec itself is not committed (the
+ * commit alone then does not say what was built). The date comes from SOURCE_DATE_EPOCH
+ * when set.
+ */
 export async function imageVersion(
   semver: string,
-  specDir: string,
+  specFile: string,
   sourceDateEpoch?: number,
 ): Promise<string> {
   const core = semver.split(/[-+]/)[0]!;
   const date = new Date((sourceDateEpoch ?? Date.now() / 1000) * 1000);
   const ymd = date.toISOString().slice(0, 10).replaceAll("-", "");
-  return `${core}-${ymd}-${await gitShort(specDir)}`;
+  return `${core}-${ymd}-${await gitDescribe(specFile)}`;
 }
 
-async function gitShort(dir: string): Promise<string> {
-  const r = await execa("git", ["-C", dir, "rev-parse", "--short=7", "HEAD"], { reject: false });
-  return r.exitCode === 0 && /^[0-9a-f]+$/.test(String(r.stdout).trim())
-    ? String(r.stdout).trim()
-    : "nogit";
+async function gitDescribe(specFile: string): Promise<string> {
+  const git = (...args: string[]) =>
+    execa("git", ["-C", path.dirname(specFile), ...args], { reject: false });
+  const head = await git("rev-parse", "--short=7", "HEAD");
+  const short = String(head.stdout).trim();
+  if (head.exitCode !== 0 || !/^[0-9a-f]+$/.test(short)) return "nogit";
+  const [status, tracked] = await Promise.all([
+    git("status", "--porcelain", "--untracked-files=no"),
+    git("ls-files", "--error-unmatch", "--", path.basename(specFile)),
+  ]);
+  const dirty = String(status.stdout).trim() !== "" || tracked.exitCode !== 0;
+  return dirty ? `${short}-dirty` : short;
 }
 
 export interface ParsedVersion {
@@ -25,12 +38,21 @@ export interface ParsedVersion {
   patch: number;
   date?: string;
   git?: string;
+  /** Built from a work tree with uncommitted changes. */
+  dirty?: boolean;
 }
 
 export function parseImageVersion(v: string): ParsedVersion | undefined {
-  const m = /^(\d+)\.(\d+)\.(\d+)(?:-(\d{8})-([0-9a-z]+))?$/.exec(v);
+  const m = /^(\d+)\.(\d+)\.(\d+)(?:-(\d{8})-([0-9a-z]+)(-dirty)?)?$/.exec(v);
   if (!m) return undefined;
-  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), date: m[4], git: m[5] };
+  return {
+    major: Number(m[1]),
+    minor: Number(m[2]),
+    patch: Number(m[3]),
+    date: m[4],
+    git: m[5],
+    ...(m[6] ? { dirty: true } : {}),
+  };
 }
 
 /** SOURCE_DATE_EPOCH from the environment, if set and valid. */

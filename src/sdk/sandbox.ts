@@ -1,8 +1,11 @@
 import { resolveImage } from "../builder/build.js";
-import type { AgentClient, ExecOptions, ExecResult } from "../agent/client/index.js";
-import type { EventSink } from "../events.js";
-import type { AccelRequest } from "../vm/accel.js";
+import type { AgentClient, AgentInfo, ExecOptions, ExecResult } from "../agent/client/index.js";
+import { noEvents, type EventSink } from "../events.js";
+import type { Accel, AccelRequest } from "../vm/accel.js";
 import { Machine } from "../vm/machine.js";
+import { NoAgentError } from "../errors.js";
+import { SandboxFiles } from "./files.js";
+import { removeSandbox } from "./sandboxes.js";
 
 export interface SandboxOptions {
   /** VM name (default: image name + random suffix). */
@@ -14,12 +17,43 @@ export interface SandboxOptions {
   append?: string;
   /** A NIC on QEMU's user-mode network, with 127.0.0.1 → guest TCP forwards. */
   net?: { forwards?: { host: number; guest: number }[] };
-  /** Keep running after this process exits (reconnect with Sandbox.connect). */
+  /** Keep running after this process exits (reconnect with Sandbox.connect; call close()). */
   detach?: boolean;
   /** When `image` is a spec file: `--set` style overrides. */
   sets?: string[];
+  /** Progress: the image build (when `image` is a spec), then a "boot" stage. */
   onEvent?: EventSink;
+  /** Cancels building and booting (rejects with CancelledError). */
   signal?: AbortSignal;
+}
+
+/** How `start` went; only a sandbox this process started has it. */
+export interface SandboxStartInfo {
+  /** Resolving the image: building a spec, or finding it in the store. */
+  imageMs: number;
+  /** The image was already there (a spec with an up-to-date build, a directory, a store ref). */
+  imageReused: boolean;
+  /** From starting QEMU to the agent answering (images without the agent: the ready marker). */
+  bootMs: number;
+  /** Boot attempts: more than 1 when the watchdog retried a silent guest. */
+  attempts: number;
+}
+
+/** How a sandbox stopped: the agent powered it off, ACPI did, it was killed, or it was not running. */
+export type StopMethod = "agent" | "acpi" | "killed" | "gone";
+
+export interface StopOptions {
+  /** Time for a clean shutdown (agent, then ACPI) before it is killed. Default 30 s. */
+  timeoutMs?: number;
+  /** Keep the VM's state (console log, overlay) for `plinth logs` / `ps -a` (default: removed). */
+  keep?: boolean;
+}
+
+export interface SandboxImage {
+  /** The image directory the VM boots from. */
+  dir: string;
+  name: string;
+  version: string;
 }
 
 /**
@@ -28,66 +62,166 @@ export interface SandboxOptions {
  *   const sb = await Sandbox.start("examples/minimal.yaml");
  *   const { stdout } = await sb.exec("uname -a");
  *   await sb.stop();
+ *
+ * An image built with `agent: false` boots too (to its console's ready marker): `exec`,
+ * `files` and `info` then reject with NoAgentError; `hasAgent` says so beforehand.
  */
 export class Sandbox {
+  readonly files: SandboxFiles;
+  private client: Promise<AgentClient> | undefined;
+
   private constructor(
+    /** The VM underneath (lower level; the SDK's methods cover what the CLI needs). */
     readonly machine: Machine,
-    private readonly client: AgentClient,
-  ) {}
+    /** How start went; undefined after connect. */
+    readonly started?: SandboxStartInfo,
+  ) {
+    this.files = new SandboxFiles(async () => (await this.agent()).files);
+  }
 
   /** Boot `image`: an image directory, `name[:version]` from the store, or a spec file (built if needed). */
   static async start(image: string, options: SandboxOptions = {}): Promise<Sandbox> {
-    const { imageDir: dir } = await resolveImage(image, {
+    const emit = options.onEvent ?? noEvents;
+    const t0 = performance.now();
+    const resolved = await resolveImage(image, {
       sets: options.sets,
       onEvent: options.onEvent,
       signal: options.signal,
     });
-    const machine = await Machine.start({ image: dir, ...options });
+    const imageMs = performance.now() - t0;
+    emit({ type: "stage:start", stage: "boot", title: "boot" });
+    const tBoot = performance.now();
+    let machine: Machine;
     try {
-      return new Sandbox(machine, await machine.agent());
+      machine = await Machine.start({
+        image: resolved.imageDir,
+        name: options.name,
+        accel: options.accel,
+        memMiB: options.memMiB,
+        cpus: options.cpus,
+        append: options.append,
+        net: options.net,
+        detach: options.detach,
+        onEvent: options.onEvent,
+        signal: options.signal,
+      });
+    } catch (error) {
+      emit({ type: "stage:fail", stage: "boot", durationMs: performance.now() - tBoot, error });
+      throw error;
+    }
+    const boot = machine.boot!;
+    const sb = new Sandbox(machine, {
+      imageMs,
+      imageReused: resolved.reused,
+      bootMs: boot.readyMs,
+      attempts: boot.attempts,
+    });
+    try {
+      // Booting waited for the agent's hello already: this is the same connection.
+      if (sb.hasAgent) await sb.agent();
     } catch (error) {
       await machine.kill();
       await machine.remove();
       throw error;
     }
+    emit({
+      type: "stage:end",
+      stage: "boot",
+      durationMs: boot.readyMs,
+      detail: `${sb.accel}, ${sb.hasAgent ? "agent ready" : "ready marker"}`,
+    });
+    return sb;
   }
 
-  /** A sandbox another process started with `detach`. */
-  static async connect(id: string): Promise<Sandbox> {
-    const machine = await Machine.attach(id);
-    return new Sandbox(machine, await machine.agent());
+  /**
+   * A running sandbox, started elsewhere (`detach`, `plinth run -d`). The agent is
+   * connected on first use, so `stop()` works even when the agent no longer answers.
+   * Rejects with NotFoundError for an unknown name, and `VM_GONE` when its VM is not
+   * running any more.
+   */
+  static async connect(name: string): Promise<Sandbox> {
+    return new Sandbox(await Machine.attach(name));
   }
 
+  get name(): string {
+    return this.machine.name;
+  }
+
+  /** The same as `name`. */
   get id(): string {
     return this.machine.name;
   }
 
+  get image(): SandboxImage {
+    const { config } = this.machine;
+    return { dir: config.image, name: config.imageName, version: config.imageVersion };
+  }
+
+  get accel(): Accel {
+    return this.machine.config.accel;
+  }
+
+  /** The image runs plinth's agent (`agent: true`, the default): exec and files work. */
+  get hasAgent(): boolean {
+    return this.machine.hasAgent;
+  }
+
+  /** Outlives the process that started it. */
+  get detached(): boolean {
+    return this.machine.config.detached;
+  }
+
   /** Milliseconds from starting QEMU to the agent answering (undefined after connect). */
   get bootMs(): number | undefined {
-    return this.machine.boot?.readyMs;
+    return this.started?.bootMs;
   }
 
-  get files(): AgentClient["files"] {
-    return this.client.files;
-  }
-
-  /** Run a command: a string goes through /bin/sh, an array is argv. Never throws on a non-zero exit unless `reject`. */
-  exec(
+  /**
+   * Run a command: a string goes through /bin/sh, an array is argv. Resolves
+   * `{exitCode, signal, timedOut, durationMs, stdout, stderr}` whatever the exit code;
+   * with `reject: true` a failure rejects with AgentExecError.
+   */
+  async exec(
     command: string | string[],
     options: ExecOptions & { encoding?: "utf8" } = {},
   ): Promise<ExecResult<string>> {
-    return this.client.exec(command, { ...options, encoding: "utf8" }) as Promise<
-      ExecResult<string>
-    >;
+    const client = await this.agent();
+    return client.exec(command, { ...options, encoding: "utf8" }) as Promise<ExecResult<string>>;
   }
 
-  info(): ReturnType<AgentClient["info"]> {
-    return this.client.info();
+  async info(): Promise<AgentInfo> {
+    return (await this.agent()).info();
   }
 
-  /** Power the VM off (agent, then ACPI, then kill) and remove its state. */
-  async stop(): Promise<void> {
-    await this.machine.stop();
-    await this.machine.remove();
+  /**
+   * Power the VM off (agent, then ACPI, then kill) and remove its state unless `keep`.
+   * Resolves how it stopped; "gone" when it was not running any more.
+   */
+  async stop(options: StopOptions = {}): Promise<StopMethod> {
+    const how = await this.machine.stop(options.timeoutMs);
+    await this.close();
+    if (!options.keep) await removeSandbox(this.name);
+    return how;
+  }
+
+  /**
+   * Disconnect from the agent and leave the VM running (a detached sandbox outlives this
+   * process once nothing else holds it). Another exec reconnects.
+   */
+  async close(): Promise<void> {
+    this.client = undefined;
+    await this.machine.disconnect();
+  }
+
+  private agent(): Promise<AgentClient> {
+    if (!this.hasAgent)
+      return Promise.reject(
+        new NoAgentError(`Sandbox "${this.name}"`, `${this.image.name} ${this.image.version}`),
+      );
+    this.client ??= this.machine.agent().catch((error: unknown) => {
+      this.client = undefined;
+      throw error;
+    });
+    return this.client;
   }
 }

@@ -234,6 +234,11 @@ function semanticChecks(merged: Obj, map: SourceMap): Diagnostic[] {
       }
     });
   }
+  if (merged.arch !== undefined && merged.arch !== "amd64" && typeof merged.arch === "string")
+    at(
+      ["arch"],
+      `arch ${merged.arch} is not supported yet: plinth builds its outputs (rootfs.ext4, vmlinuz, initrd.img) and boots them (plinth run, plinth check) only for amd64`,
+    );
   if (merged.init === "minimal" && isObj(merged.services)) {
     const used = Object.entries(merged.services).find(([, v]) => Array.isArray(v) && v.length);
     if (used)

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { NAME_PATTERN } from "../names.js";
 
 /**
  * The plinth.yaml schema (v1). This is the single source of truth: the TypeScript
@@ -7,7 +8,8 @@ import { z } from "zod";
 
 const SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
-const NAME = /^[a-z0-9][a-z0-9._-]*$/;
+const NAME_RULE =
+  "must be 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'";
 const SIZE = /^\d+(\.\d+)?\s*([KMGT]i?B?)?$/i;
 const MODE = /^0?[0-7]{3,4}$/;
 const ABS_PATH = /^\/.*/;
@@ -396,8 +398,16 @@ export const ValidateSchema = z
       .optional()
       .describe("Shell commands that must succeed (and print `expect`, when given)."),
     files: z
-      .array(z.strictObject({ path: absPath, mode: mode.optional(), owner: owner.optional() }))
-      .optional(),
+      .array(
+        z.strictObject({
+          path: absPath,
+          type: z.enum(["file", "dir", "symlink"]).optional(),
+          mode: mode.optional(),
+          owner: owner.optional(),
+        }),
+      )
+      .optional()
+      .describe("Paths that must exist; with only the type, mode and owner given checked."),
     services: z
       .strictObject({
         active: z.array(unitNameOrShort()).optional(),
@@ -421,7 +431,10 @@ export const ValidateSchema = z
 export const SpecSchema = z
   .strictObject({
     $schema: z.string().optional(),
-    name: z.string().regex(NAME, "must be lowercase letters, digits, '.', '_' or '-'"),
+    name: z
+      .string()
+      .regex(NAME_PATTERN, NAME_RULE)
+      .refine((n) => !n.includes(".."), NAME_RULE),
     version: z.string().regex(SEMVER, "must be a semantic version such as 1.2.3"),
     description: z.string().optional(),
     extends: z.string().min(1).optional().describe("Another spec file this one builds on."),

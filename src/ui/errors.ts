@@ -3,7 +3,6 @@ import { formatDiagnostic, PlinthError, SpecError } from "../errors.js";
 export interface FormattedError {
   message: string;
   code: string;
-  exitCode: number;
   lines: string[];
 }
 
@@ -13,7 +12,6 @@ export function formatError(error: unknown): FormattedError {
     return {
       message: error.message,
       code: error.code,
-      exitCode: error.exitCode,
       lines: [
         ...error.diagnostics.map(formatDiagnostic),
         `${error.diagnostics.length} problem(s) found; nothing was built.`,
@@ -24,10 +22,9 @@ export function formatError(error: unknown): FormattedError {
     return {
       message: error.message,
       code: error.code,
-      exitCode: error.exitCode,
       lines: [`error: ${error.message}`, ...(error.hint ? [error.hint] : [])],
     };
   }
   const message = error instanceof Error ? error.message : String(error);
-  return { message, code: "INTERNAL", exitCode: 1, lines: [`internal error: ${message}`] };
+  return { message, code: "INTERNAL", lines: [`internal error: ${message}`] };
 }

@@ -6,7 +6,7 @@ import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { AgentClient } from "../agent/client/index.js";
 import { READY_MARKER } from "../contract.js";
-import { BootError, CancelledError, PlinthError } from "../errors.js";
+import { BootError, CancelledError, NoAgentError, PlinthError } from "../errors.js";
 import { noEvents, type EventSink } from "../events.js";
 import { run } from "../host/exec.js";
 import { requireTools } from "../host/tools.js";
@@ -86,7 +86,7 @@ export class Machine {
     const meta = await readMetadata(o.image);
     const kernel = path.join(o.image, "vmlinuz");
     const accel = await chooseAccel(o.accel ?? "auto", kernel);
-    const name = o.name ?? `${meta.name}-${randomBytes(3).toString("hex")}`;
+    const name = o.name ?? `${meta.name.slice(0, 56)}-${randomBytes(3).toString("hex")}`;
     const paths = await claimVm(name);
     const config: VmConfig = {
       name,
@@ -159,7 +159,8 @@ export class Machine {
   static async attach(name: string): Promise<Machine> {
     const config = readVm(name);
     if (!isAlive(config.pid)) {
-      await removeVm(name);
+      // State plinth kept on purpose (`stop --keep`) stays; a VM that died is stale.
+      if (config.status !== "exited") await removeVm(name);
       throw new PlinthError("VM_GONE", `VM "${name}" is not running any more.`);
     }
     return new Machine(config, vmPaths(name), await readMetadata(config.image));
@@ -230,13 +231,15 @@ export class Machine {
 
   /** The agent client, connected on first use. */
   async agent(): Promise<AgentClient> {
-    if (!this.meta.agent) {
-      throw new PlinthError(
-        "NO_AGENT",
-        `Image ${this.meta.name} ${this.meta.version} has no agent (spec: agent: true).`,
-      );
-    }
+    if (!this.meta.agent)
+      throw new NoAgentError(`VM "${this.name}"`, `${this.meta.name} ${this.meta.version}`);
     return this.client ?? this.connectAgent(30_000);
+  }
+
+  /** Close the agent connection; the VM keeps running and the next agent() reconnects. */
+  async disconnect(): Promise<void> {
+    await this.client?.close().catch(() => undefined);
+    this.client = undefined;
   }
 
   /**

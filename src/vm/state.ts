@@ -1,25 +1,30 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { z } from "zod";
 import { NotFoundError, UserError } from "../errors.js";
+import { checkName, isValidName } from "../names.js";
 import { plinthHome } from "../paths.js";
+import { inside } from "../util/safe-path.js";
+import { readStateFile } from "../util/state-file.js";
 
 /** What `plinth ps` shows and `plinth exec` needs to reach a VM. Saved as config.json. */
-export interface VmConfig {
-  name: string;
-  image: string;
-  imageName: string;
-  imageVersion: string;
-  accel: "kvm" | "tcg";
-  memMiB: number;
-  cpus: number;
+const VmConfigSchema = z.object({
+  name: z.string(),
+  image: z.string(),
+  imageName: z.string(),
+  imageVersion: z.string(),
+  accel: z.enum(["kvm", "tcg"]),
+  memMiB: z.number().int().positive(),
+  cpus: z.number().int().positive(),
   /** Outlives the plinth process that started it. */
-  detached: boolean;
-  created: string;
-  pid?: number;
+  detached: z.boolean(),
+  created: z.string(),
+  pid: z.number().int().positive().optional(),
   /** Set when plinth stopped it on purpose; a dead VM still "running" is stale state. */
-  status?: "running" | "exited";
-}
+  status: z.enum(["running", "exited"]).optional(),
+});
+export type VmConfig = z.infer<typeof VmConfigSchema>;
 
 export interface VmPaths {
   dir: string;
@@ -35,8 +40,9 @@ export function vmsDir(): string {
   return path.join(plinthHome(), "vms");
 }
 
+/** The state paths of VM `name`; the name is checked first, so they stay under vmsDir(). */
 export function vmPaths(name: string): VmPaths {
-  const dir = path.join(vmsDir(), name);
+  const dir = inside(vmsDir(), checkName("VM", name));
   return {
     dir,
     config: path.join(dir, "config.json"),
@@ -61,10 +67,10 @@ export function isAlive(pid: number | undefined): boolean {
 }
 
 export function readVm(name: string): VmConfig {
-  const p = vmPaths(name);
-  if (!existsSync(p.config))
-    throw new NotFoundError(`No VM named "${name}".`, "See `plinth ps` for the running VMs.");
-  return JSON.parse(readFileSync(p.config, "utf8")) as VmConfig;
+  const hint = "See `plinth ps` for the running VMs.";
+  const { config } = vmPaths(name);
+  if (!existsSync(config)) throw new NotFoundError(`No VM named "${name}".`, hint);
+  return readStateFile(config, VmConfigSchema, `state of VM "${name}"`, { hint });
 }
 
 export async function writeVm(cfg: VmConfig): Promise<void> {
@@ -83,6 +89,7 @@ export async function listVms(all = false): Promise<(VmConfig & { running: boole
   if (!existsSync(vmsDir())) return [];
   const out: (VmConfig & { running: boolean })[] = [];
   for (const name of readdirSync(vmsDir()).sort()) {
+    if (!isValidName(name)) continue; // not a VM plinth made: left alone
     let cfg: VmConfig;
     try {
       cfg = readVm(name);
@@ -103,19 +110,41 @@ export async function claimVm(name: string): Promise<VmPaths> {
   const p = vmPaths(name);
   await mkdir(vmsDir(), { recursive: true });
   if (existsSync(p.dir)) {
-    const cfg = existsSync(p.config)
-      ? (JSON.parse(readFileSync(p.config, "utf8")) as VmConfig)
-      : undefined;
+    const cfg = existsSync(p.config) ? tryReadVm(name) : undefined;
     if (cfg && isAlive(cfg.pid))
       throw new UserError("VM_EXISTS", `A VM named "${name}" is already running.`, {
         hint: "Pick another --name or stop it with `plinth stop`.",
       });
     await removeVm(name);
+    if (existsSync(p.dir))
+      throw new UserError("VM_DIR_FOREIGN", `${p.dir} holds files plinth did not create.`, {
+        hint: "Move them away or pick another --name.",
+      });
   }
   await mkdir(p.dir);
   return p;
 }
 
+function tryReadVm(name: string): VmConfig | undefined {
+  try {
+    return readVm(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Files plinth puts in a VM dir; removing a VM removes these and nothing else. */
+const VM_FILES =
+  /^(config\.json|qmp\.sock|agent\.sock|console\.sock|console\.log|overlay\.qcow2|qemu\.log|port-[A-Za-z0-9._-]+\.sock|config\.json\.\d+\.tmp)$/;
+
+/**
+ * Remove a VM's state: the files plinth made in its dir, then the dir if that left it
+ * empty. Anything else found there was not plinth's, so it and the dir are kept.
+ */
 export async function removeVm(name: string): Promise<void> {
-  await rm(vmPaths(name).dir, { recursive: true, force: true });
+  const { dir } = vmPaths(name);
+  const entries = await readdir(dir).catch(() => undefined);
+  if (!entries) return;
+  for (const e of entries) if (VM_FILES.test(e)) await rm(inside(dir, e), { force: true });
+  await rmdir(dir).catch(() => undefined);
 }

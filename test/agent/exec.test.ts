@@ -97,7 +97,7 @@ describe("exec", () => {
       .exec("echo bad >&2; exit 3", { reject: true })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AgentExecError);
-    expect((error as AgentExecError).processExitCode).toBe(3);
+    expect((error as AgentExecError).exitCode).toBe(3);
     expect((error as AgentExecError).hint).toMatch(/bad/);
   });
 

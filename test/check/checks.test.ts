@@ -99,4 +99,43 @@ describe("reports", () => {
     expect(x).toContain('<failure message="expected no, got yes"/>');
     expect(x).toContain('name="echo &apos;&lt;&amp;&gt;&apos;"');
   });
+
+  it("validate.files checks only what it is given: existence, then type, mode and owner", async () => {
+    const files = SpecSchema.parse({
+      ...spec,
+      validate: {
+        files: [
+          { path: "/etc/motd" },
+          { path: "/work", type: "dir" },
+          { path: "/etc/shadow", mode: "0640", owner: "root:shadow" },
+          { path: "/missing" },
+        ],
+      },
+    });
+    const stat: Record<string, string> = {
+      "/etc/motd": "regular file|600|root:root",
+      "/work": "directory|700|dev:dev",
+      "/etc/shadow": "regular file|640|root:shadow",
+    };
+    const ctx: CheckContext = {
+      bootMs: 1,
+      rootfsBytes: 1,
+      allServicesMs: 1,
+      systemState: "running",
+      sh: async (cmd) => {
+        const path = /'([^']+)'$/.exec(cmd)?.[1] ?? "";
+        return stat[path]
+          ? { exitCode: 0, stdout: `${stat[path]}\n`, stderr: "" }
+          : { exitCode: 1, stdout: "", stderr: `stat: cannot statx '${path}': No such file` };
+      },
+    };
+    const checks = planChecks(files).filter((c) => c.group === "validate files");
+    const results = await Promise.all(checks.map(async (c) => [c.expected, await c.run(ctx)]));
+    expect(results).toEqual([
+      ["exists", { ok: true, actual: "exists" }],
+      ["dir", { ok: true, actual: "dir" }],
+      ["640 root:shadow", { ok: true, actual: "640 root:shadow" }],
+      ["exists", { ok: false, actual: "(failed: stat: cannot statx '/missing': No such file)" }],
+    ]);
+  });
 });

@@ -157,6 +157,40 @@ describe.skipIf(!!skip)("build examples/minimal.yaml for real", () => {
     );
   }, 300_000);
 
+  it("gives builds of one version with different inputs their own store slots, and writes only into the image", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-slots-"));
+    const spec = path.join(dir, "slots.yaml");
+    const canary = `plinth-canary-${process.pid}-${Date.now()}`;
+    writeFileSync(
+      spec,
+      `extends: ${MINIMAL}\nname: slots\n` +
+        `files:\n  - { path: /var/run/${canary}, content: "in the image" }\n` +
+        `run:\n  - ln -sf ${path.join(dir, canary)} /etc/resolv.conf\n`,
+    );
+    const saved = process.env.PLINTH_HOME;
+    process.env.PLINTH_HOME = home;
+    try {
+      const a = await buildImage({ specFile: spec, sets: ["hostname=a"] });
+      const b = await buildImage({ specFile: spec, sets: ["hostname=b"] });
+      expect(a.metadata.version).toBe(b.metadata.version);
+      expect(a.imageDir).not.toBe(b.imageDir);
+      expect(readdirSync(path.join(home, "images", "slots")).sort()).toEqual(
+        [a.imageDir, b.imageDir].map((d) => path.basename(d)).sort(),
+      );
+      expect(await debugfsCat(path.join(a.imageDir, "rootfs.ext4"), "/etc/hostname")).toBe("a\n");
+      expect(await debugfsCat(path.join(b.imageDir, "rootfs.ext4"), "/etc/hostname")).toBe("b\n");
+      // Debian's /var/run → /run resolved inside the image, the planted link never followed.
+      expect(existsSync(`/run/${canary}`)).toBe(false);
+      expect(existsSync(path.join(dir, canary))).toBe(false);
+      expect(await debugfsCat(path.join(a.imageDir, "rootfs.ext4"), `/run/${canary}`)).toBe(
+        "in the image",
+      );
+    } finally {
+      if (saved === undefined) delete process.env.PLINTH_HOME;
+      else process.env.PLINTH_HOME = saved;
+    }
+  }, 300_000);
+
   it("a failing run step names its stage, shows its output and leaves no image", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-fail-"));
     const spec = path.join(dir, "fail.yaml");
@@ -181,7 +215,7 @@ describe.skipIf(!!skip)("build examples/minimal.yaml for real", () => {
     const workdirs = () =>
       readdirSync("/dev/shm").filter((f) => f.startsWith("plinth-build-")).length;
     const before = workdirs();
-    const child = execa("node", [CLI, "build", spec, "-o", out], { reject: false, env });
+    const child = execa("node", [...CLI, "build", spec, "-o", out], { reject: false, env });
     let stderr = "";
     await new Promise<void>((resolve) => {
       child.stderr?.on("data", (b: Buffer) => {

@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdtempSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -12,34 +12,9 @@ const USER = "plinth-rootless";
 
 describe.skipIf(!!skip)("rootless build", () => {
   it("builds as a plain user: unshare-mode bootstrap, image owners kept", async () => {
-    const has = await execa("id", [USER], { reject: false });
-    if (has.exitCode !== 0) await execa("useradd", ["--create-home", USER]);
-    const { stdout: uid } = await execa("id", ["-u", USER]);
-    const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-rootless-"));
-    chmodSync(dir, 0o755);
-    chownSync(dir, Number(uid), Number(uid));
+    const dir = await userDir();
     const out = path.join(dir, "img");
-    const r = await execa(
-      "setpriv",
-      [
-        "--reuid",
-        USER,
-        "--regid",
-        USER,
-        "--init-groups",
-        "--",
-        "env",
-        `HOME=/home/${USER}`,
-        "node",
-        CLI,
-        "build",
-        path.join(ROOT, "examples/minimal.yaml"),
-        "-o",
-        out,
-        "--json",
-      ],
-      { reject: false, cwd: dir },
-    );
+    const r = await asUser(dir, ["build", path.join(ROOT, "examples/minimal.yaml"), "-o", out]);
     expect(r.exitCode, `${r.stderr}\n${r.stdout.slice(-2000)}`).toBe(0);
     expect(JSON.parse(r.stdout.trim().split("\n").at(-1)!)).toMatchObject({ imageDir: out });
     const rootfs = path.join(out, "rootfs.ext4");
@@ -55,4 +30,55 @@ describe.skipIf(!!skip)("rootless build", () => {
       mode: "0440",
     });
   }, 600_000);
+
+  it("a user error inside the namespace keeps its class: one sentence, exit 2", async () => {
+    const dir = await userDir();
+    // The bootstrap is the one above (a cache hit); the unknown owner fails in customize,
+    // which runs in the user namespace.
+    const spec = path.join(dir, "bad-owner.yaml");
+    writeFileSync(
+      spec,
+      `extends: ${path.join(ROOT, "examples/minimal.yaml")}\nfiles:\n  - { path: /etc/x, content: x, owner: nobody-here }\n`,
+    );
+    chmodSync(spec, 0o644);
+    const r = await asUser(dir, ["build", spec, "-o", path.join(dir, "img")]);
+    expect(r.exitCode, r.stdout.slice(-2000)).toBe(2);
+    const last = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { error: { code: string } };
+    expect(last.error).toMatchObject({ code: "UNKNOWN_OWNER", name: "UserError" });
+    expect(existsSync(path.join(dir, "img"))).toBe(false);
+  }, 600_000);
 });
+
+/** A temp dir the plain user owns (created with the user on first use). */
+async function userDir(): Promise<string> {
+  const has = await execa("id", [USER], { reject: false });
+  if (has.exitCode !== 0) await execa("useradd", ["--create-home", USER]);
+  const { stdout: uid } = await execa("id", ["-u", USER]);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-rootless-"));
+  chmodSync(dir, 0o755);
+  chownSync(dir, Number(uid), Number(uid));
+  return dir;
+}
+
+/** `plinth <args> --json` as the plain user. */
+function asUser(cwd: string, args: string[]) {
+  return execa(
+    "setpriv",
+    [
+      "--reuid",
+      USER,
+      "--regid",
+      USER,
+      "--init-groups",
+      "--",
+      "env",
+      `HOME=/home/${USER}`,
+      `TMPDIR=${cwd}`, // the test run's own temp dir is root's; tsx caches its output here
+      "node",
+      ...CLI,
+      ...args,
+      "--json",
+    ],
+    { reject: false, cwd },
+  );
+}

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureImage } from "../../src/builder/build.js";
-import { Sandbox } from "../../src/sdk/sandbox.js";
+import { AgentExecError } from "../../src/agent/client/index.js";
+import { Sandbox } from "../../src/sdk/index.js";
 import { CLI, cli, integrationSkipReason, ROOT } from "../helpers.js";
 
 const skip = integrationSkipReason();
@@ -43,6 +44,42 @@ describe.skipIf(!!skip)("boot and drive examples/minimal.yaml (init: minimal, ag
     }, 120_000);
     afterAll(async () => {
       await sb?.stop();
+    });
+
+    it("knows how it started and what it runs", () => {
+      expect(sb.started).toMatchObject({ imageReused: true });
+      expect(sb.started!.attempts).toBeGreaterThanOrEqual(1);
+      expect(sb.bootMs).toBeGreaterThan(0);
+      expect(sb.hasAgent).toBe(true);
+      expect(["kvm", "tcg"]).toContain(sb.accel);
+      expect(sb.image).toMatchObject({ dir: image, name: "minimal" });
+      expect(sb.name).toMatch(/^minimal-[0-9a-f]{6}$/);
+      expect(sb.detached).toBe(false);
+    });
+
+    it("exec with reject: the error carries the command's exit code", async () => {
+      const error = await sb.exec("exit 5", { reject: true }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AgentExecError);
+      expect(error).toMatchObject({ code: "EXEC_FAILED", exitCode: 5, signal: null });
+    });
+
+    it("files.upload and files.download copy trees with their modes", async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-up-"));
+      mkdirSync(path.join(dir, "t", "s"), { recursive: true });
+      writeFileSync(path.join(dir, "t", "x"), "x\n", { mode: 0o700 });
+      writeFileSync(path.join(dir, "t", "s", "y"), "yy\n");
+      expect(await sb.files.upload(path.join(dir, "t"), "/workspace/t")).toEqual({
+        files: 2,
+        bytes: 5,
+      });
+      expect((await sb.exec("stat -c %a /workspace/t/x; cat /workspace/t/s/y")).stdout).toBe(
+        "700\nyy\n",
+      );
+      expect(await sb.files.download("/workspace/t", path.join(dir, "back"))).toEqual({
+        files: 2,
+        bytes: 5,
+      });
+      expect(statSync(path.join(dir, "back", "x")).mode & 0o777).toBe(0o700);
     });
 
     it("runs 20 execs concurrently and gets every output back", async () => {
@@ -106,7 +143,7 @@ describe.skipIf(!!skip)("boot and drive examples/minimal.yaml (init: minimal, ag
       const child = execa(
         "node",
         [
-          CLI,
+          ...CLI,
           "exec",
           "-i",
           "-e",
@@ -131,12 +168,53 @@ describe.skipIf(!!skip)("boot and drive examples/minimal.yaml (init: minimal, ag
       expect((await cli(["exec", name, "--", "false"], env)).exitCode).toBe(1);
     });
 
+    it("exec --json buffers the output and still exits with the command's status", async () => {
+      const r = await cli(
+        ["exec", "--json", name, "--", "sh", "-c", "echo out; echo err >&2; exit 4"],
+        env,
+      );
+      expect(r.exitCode, r.stderr).toBe(4);
+      expect(JSON.parse(r.stdout)).toEqual({
+        exitCode: 4,
+        signal: null,
+        timedOut: false,
+        stdout: "out\n",
+        stderr: "err\n",
+        durationMs: expect.any(Number) as unknown,
+      });
+      const slow = await cli(["exec", "--json", "--timeout", "1", name, "--", "sleep", "30"], env);
+      expect(slow.exitCode).toBe(137);
+      expect(JSON.parse(slow.stdout)).toMatchObject({
+        exitCode: null,
+        signal: "SIGKILL",
+        timedOut: true,
+      });
+    });
+
+    it("the SDK connects to it, and leaves it running on close", async () => {
+      const sb = await Sandbox.connect(name);
+      expect(sb.started).toBeUndefined();
+      expect(sb.detached).toBe(true);
+      expect((await sb.exec("echo hi")).stdout).toBe("hi\n");
+      await sb.close();
+      expect((await cli(["exec", name, "--", "true"], env)).exitCode).toBe(0);
+    });
+
     it("cp moves a 10 MiB random file in and back out unchanged, mode kept", async () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-cp-"));
       const src = path.join(dir, "blob");
       const data = randomBytes(10 * 1024 * 1024);
       writeFileSync(src, data, { mode: 0o640 });
-      expect((await cli(["cp", src, `${name}:/workspace/blob`], env)).exitCode).toBe(0);
+      const cpIn = await cli(["cp", "--json", src, `${name}:/workspace/blob`], env);
+      expect(cpIn.exitCode, cpIn.stderr).toBe(0);
+      expect(JSON.parse(cpIn.stdout)).toEqual({
+        name,
+        direction: "in",
+        from: src,
+        to: "/workspace/blob",
+        files: 1,
+        bytes: data.length,
+      });
       expect(
         (await cli(["exec", name, "--", "sha256sum", "/workspace/blob"], env)).stdout,
       ).toContain(sha(data));
@@ -164,11 +242,29 @@ describe.skipIf(!!skip)("boot and drive examples/minimal.yaml (init: minimal, ag
     it("logs shows the console", async () => {
       const r = await cli(["logs", name], env);
       expect(r.stdout).toContain("plinth-init: starting agent");
+      const json = JSON.parse((await cli(["logs", "--json", name], env)).stdout) as {
+        name: string;
+        log: string;
+      };
+      expect(json.name).toBe(name);
+      expect(json.log).toContain("plinth-init: starting agent");
     });
 
-    it("stop powers it off and removes its state", async () => {
-      const r = await cli(["stop", name], env);
-      expect(r.stdout).toMatch(new RegExp(`${name}: stopped \\(agent\\)`));
+    it("stop powers it off, removes its state, and reports the unknown name next to it", async () => {
+      const r = await cli(["stop", "--json", name, `nope-${process.pid}`], env);
+      expect(r.exitCode).toBe(2);
+      expect(JSON.parse(r.stdout.trim().split("\n").at(-1)!)).toEqual({
+        ok: false,
+        vms: [
+          { name, result: "stopped", stoppedBy: "agent", stateRemoved: true },
+          {
+            name: `nope-${process.pid}`,
+            result: "failed",
+            stateRemoved: false,
+            error: expect.objectContaining({ code: "NOT_FOUND" }) as unknown,
+          },
+        ],
+      });
       expect(existsSync(path.join(home, "vms", name))).toBe(false);
       expect((await cli(["exec", name, "--", "true"], env)).exitCode).toBe(2);
     });
@@ -176,10 +272,14 @@ describe.skipIf(!!skip)("boot and drive examples/minimal.yaml (init: minimal, ag
 
   it("killing plinth leaves no QEMU running", async () => {
     const name = `orphan-${process.pid}`;
-    const child = execa("node", [CLI, "run", "--rm", "--name", name, image, "--", "sleep", "600"], {
-      env,
-      reject: false,
-    });
+    const child = execa(
+      "node",
+      [...CLI, "run", "--rm", "--name", name, image, "--", "sleep", "600"],
+      {
+        env,
+        reject: false,
+      },
+    );
     const pidFile = path.join(home, "vms", name, "config.json");
     let qemuPid: number | undefined;
     for (let i = 0; i < 600 && !qemuPid; i++) {

@@ -64,7 +64,7 @@ outputs: [ext4, vmdk]
 `,
     });
     expect(r.lines).toEqual([
-      "plinth.yaml:1:7: name: must be lowercase letters, digits, '.', '_' or '-'",
+      "plinth.yaml:1:7: name: must be 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'",
       "plinth.yaml:2:10: version: Invalid input: expected string, received number",
       'plinth.yaml:4:11: base.distro: Invalid option: expected one of "debian"|"ubuntu"|"alpine"',
       'plinth.yaml:6:3: base: unknown key "mirorr"',
@@ -180,6 +180,21 @@ outputs: [ext4, vmdk]
     expect(loadSpec(path.join(dir, "empty.yaml")).diagnostics[0]?.message).toBe(
       "a spec must be a YAML mapping",
     );
+  });
+
+  it("says at validation that arm64 is not built or booted yet, in one sentence", () => {
+    const r = diags({ "plinth.yaml": GOOD + "arch: arm64\n" });
+    expect(r.lines).toEqual([
+      "plinth.yaml:6:7: arch arm64 is not supported yet: plinth builds its outputs (rootfs.ext4, vmlinuz, initrd.img) and boots them (plinth run, plinth check) only for amd64",
+    ]);
+    expect(diags({ "plinth.yaml": GOOD }, "plinth.yaml", ["arch=arm64"]).spec).toBeUndefined();
+  });
+
+  it("holds image names to the one name rule (no .., at most 63 characters)", () => {
+    const bad = (name: string) => diags({ "plinth.yaml": GOOD.replace("demo", name) }).lines;
+    expect(bad("a..b")[0]).toMatch(/^plinth\.yaml:1:7: name: must be 1-63 lowercase/);
+    expect(bad("x".repeat(64))[0]).toMatch(/name: must be 1-63/);
+    expect(bad("ok.name_1-2")).toEqual([]);
   });
 
   it("refuses services with the minimal init", () => {

@@ -65,12 +65,15 @@ export class AgentClosedError extends PlinthError {
 
 /**
  * exec with `reject: true`: the command exited non-zero, was killed, or timed out.
- * (`exitCode` is taken by PlinthError for the CLI's own exit code.)
+ * `exitCode` and `signal` are the guest command's, as in the exec result (like E2B's
+ * CommandExitError and execa's errors).
  */
 export class AgentExecError extends PlinthError {
   constructor(
     readonly command: string | string[],
-    readonly processExitCode: number | null,
+    /** The command's exit code; null when a signal ended it. */
+    readonly exitCode: number | null,
+    /** The signal that ended it (SIGKILL after a timeout), else null. */
     readonly signal: string | null,
     readonly timedOut: boolean,
     readonly stderrTail: string,
@@ -80,7 +83,7 @@ export class AgentExecError extends PlinthError {
       ? "timed out"
       : signal
         ? `was killed by ${signal}`
-        : `exited with ${processExitCode}`;
+        : `exited with ${exitCode}`;
     super("EXEC_FAILED", `\`${what}\` ${how} in the guest`, {
       hint: stderrTail ? `Its last output:\n${stderrTail}` : undefined,
     });

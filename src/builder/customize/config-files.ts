@@ -1,5 +1,3 @@
-import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import type { Spec } from "../../spec/schema.js";
 import { applyFirewall } from "./firewall.js";
 import type { Rootfs } from "./rootfs.js";
@@ -138,7 +136,7 @@ export async function applyConfigFiles(fs: Rootfs, spec: Spec): Promise<void> {
     await fs.write(`/etc/profile.d/${name}.sh`, HEADER + body.trimEnd() + "\n", { mode: 0o644 });
   if (spec.locale) {
     // glibc's own list knows each locale's charset (de_DE@euro is ISO-8859-15).
-    const supported = existsSync(fs.path(SUPPORTED))
+    const supported = fs.exists(SUPPORTED)
       ? (await fs.read(SUPPORTED)).split("\n").find((l) => l.startsWith(`${spec.locale} `))
       : undefined;
     const line = supported ?? localeGenLine(spec.locale);
@@ -151,7 +149,7 @@ export async function applyConfigFiles(fs: Rootfs, spec: Spec): Promise<void> {
   if (spec.mounts?.length) await fs.append("/etc/fstab", renderFstabEntries(spec.mounts));
   if (spec.environment) await fs.append("/etc/environment", renderEnvironment(spec.environment));
   if (spec.dns?.length) {
-    await rm(fs.path("/etc/resolv.conf"), { force: true }); // may be a symlink to a resolver's
+    await fs.remove("/etc/resolv.conf"); // may be a symlink to a resolver's
     await fs.write("/etc/resolv.conf", renderResolvConf(spec.dns), { mode: 0o644 });
   }
   if (spec.firewall) await applyFirewall(fs, spec, spec.firewall);

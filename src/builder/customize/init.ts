@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import type { Spec } from "../../spec/schema.js";
 import { GUEST_CONFIG, MINIMAL_INIT, READY_MARKER } from "../../contract.js";
 import { AGENT_COMMAND } from "./agent.js";
@@ -68,6 +67,6 @@ export async function applyInit(fs: Rootfs, spec: Spec): Promise<void> {
   const command = spec.agent
     ? AGENT_COMMAND
     : `read up _ < /proc/uptime; echo "${READY_MARKER} $up" > /dev/console; exec sleep infinity`;
-  const sshd = existsSync(fs.path("/usr/sbin/sshd"));
+  const sshd = fs.exists("/usr/sbin/sshd");
   await fs.write(MINIMAL_INIT, minimalInitScript(command, sshd), { mode: 0o755 });
 }

@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../../errors.js";
 import { run } from "../../host/exec.js";
+import { resolveInRoot } from "../in-root.js";
 
 const CHROOT_ENV = {
   PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -22,9 +23,24 @@ export class Rootfs {
     private readonly signal?: AbortSignal,
   ) {}
 
-  /** Host path of a path inside the image. */
+  /** Host path of a path inside the image, resolved as a chroot would (see resolveInRoot). */
   path(inImage: string): string {
-    return path.join(this.dir, inImage);
+    return resolveInRoot(this.dir, inImage);
+  }
+
+  exists(inImage: string): boolean {
+    return existsSync(this.path(inImage));
+  }
+
+  /** Remove a file or a symlink itself (not what it points to); nothing if missing. */
+  async remove(inImage: string): Promise<void> {
+    await rm(resolveInRoot(this.dir, inImage, false), { force: true });
+  }
+
+  /** Make `inImage` a symlink to `target` (as the guest sees it), replacing what was there. */
+  async symlink(target: string, inImage: string): Promise<void> {
+    await this.remove(inImage);
+    await symlink(target, resolveInRoot(this.dir, inImage, false));
   }
 
   async chroot(
@@ -72,7 +88,7 @@ export class Rootfs {
 
   /** Append to a file in the image (created if missing), on a line of its own. */
   async append(inImage: string, text: string): Promise<void> {
-    const old = existsSync(this.path(inImage)) ? await this.read(inImage) : "";
+    const old = this.exists(inImage) ? await this.read(inImage) : "";
     await this.write(inImage, old + (old && !old.endsWith("\n") ? "\n" : "") + text);
   }
 

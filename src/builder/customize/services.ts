@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import path from "node:path";
 import type { EventSink } from "../../events.js";
 import type { Spec } from "../../spec/schema.js";
@@ -39,7 +38,7 @@ export async function applyServices(fs: Rootfs, spec: Spec, emit: EventSink): Pr
     `../../init.d/${n.replace(/\.service$/, "")}`,
   ];
   const installed = (n: string) =>
-    UNIT_DIRS.some((d) => files(n).some((f) => existsSync(fs.path(path.join(d, f)))));
+    UNIT_DIRS.some((d) => files(n).some((f) => fs.exists(path.join(d, f))));
   const disable = (spec.services.disable ?? []).map(unitFileName).filter((n) => {
     if (installed(n)) return true;
     emit({

@@ -1,5 +1,3 @@
-import { existsSync } from "node:fs";
-import { rm, symlink } from "node:fs/promises";
 import { UserError } from "../../errors.js";
 import type { Spec } from "../../spec/schema.js";
 import type { Rootfs } from "./rootfs.js";
@@ -15,7 +13,7 @@ export async function applySystem(fs: Rootfs, spec: Spec): Promise<void> {
   if (spec.timezone) {
     const zone = `/usr/share/zoneinfo/${spec.timezone}`;
     const isUtc = /^(Etc\/)?UTC$/.test(spec.timezone);
-    if (!existsSync(fs.path(zone)) && !isUtc) {
+    if (!fs.exists(zone) && !isUtc) {
       throw new UserError(
         "BAD_TIMEZONE",
         `Timezone ${spec.timezone} is not in the image's tzdata.`,
@@ -24,8 +22,8 @@ export async function applySystem(fs: Rootfs, spec: Spec): Promise<void> {
         },
       );
     }
-    await rm(fs.path("/etc/localtime"), { force: true });
-    if (existsSync(fs.path(zone))) await symlink(zone, fs.path("/etc/localtime"));
+    if (fs.exists(zone)) await fs.symlink(zone, "/etc/localtime");
+    else await fs.remove("/etc/localtime");
     await fs.write("/etc/timezone", `${spec.timezone}\n`);
   }
 }

@@ -4,6 +4,7 @@ import path from "node:path";
 import { BuildError } from "../../errors.js";
 import { run } from "../../host/exec.js";
 import { which } from "../../host/tools.js";
+import { resolveInRoot } from "../in-root.js";
 
 /**
  * What the guest needs before its root filesystem is mounted: the virtio-mmio bus
@@ -94,8 +95,8 @@ export async function makeInitramfs(
   signal?: AbortSignal,
 ): Promise<void> {
   const modDir = [
-    path.join(tree, "usr/lib/modules", kernelVersion),
-    path.join(tree, "lib/modules", kernelVersion),
+    resolveInRoot(tree, `/usr/lib/modules/${kernelVersion}`),
+    resolveInRoot(tree, `/lib/modules/${kernelVersion}`),
   ].find(existsSync);
   if (!modDir)
     throw new BuildError(
@@ -121,7 +122,8 @@ export async function makeInitramfs(
     await mkdir(path.join(root, d), { recursive: true });
   await copyFile(busybox, path.join(root, "bin/busybox"));
   for (const m of modules) {
-    const src = path.join(modDir, m);
+    // modules.dep names paths relative to the modules dir; a link among them stays in the image.
+    const src = resolveInRoot(tree, path.join(path.relative(tree, modDir), m));
     const dest = path.join(root, "lib/modules", path.basename(m).replace(/\.(xz|zst|gz)$/, ""));
     if (m.endsWith(".ko")) await copyFile(src, dest);
     else {

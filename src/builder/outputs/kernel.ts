@@ -3,6 +3,7 @@ import path from "node:path";
 import { BuildError } from "../../errors.js";
 import type { Spec } from "../../spec/schema.js";
 import { download } from "../../util/download.js";
+import { resolveInRoot } from "../in-root.js";
 import { makeInitramfs } from "./initramfs.js";
 
 export interface KernelArtifacts {
@@ -38,7 +39,7 @@ export async function extractKernel(
     await download(spec.kernel.url, kernel, spec.kernel.sha256!, signal);
     return { kernel };
   }
-  const boot = path.join(tree, "boot");
+  const boot = resolveInRoot(tree, "/boot");
   const files = await readdir(boot).catch(() => [] as string[]);
   const versions = files
     .filter((f) => f.startsWith("vmlinuz-"))
@@ -51,7 +52,7 @@ export async function extractKernel(
       "the image has no /boot/vmlinuz-*: its kernel package installed no kernel.",
     );
   }
-  await copyFile(path.join(boot, `vmlinuz-${version}`), kernel);
+  await copyFile(resolveInRoot(tree, `/boot/vmlinuz-${version}`), kernel);
   // plinth's own initramfs, not the distribution's: a few modules and busybox, so the
   // guest reaches its root (on virtio-mmio too) without udev or a generic initrd.
   const initrd = path.join(outDir, "initrd.img");

@@ -10,13 +10,17 @@ export function registerBuild(program: Command): void {
     .description("build an image from a spec")
     .argument("<spec>", "plinth.yaml to build")
     .option("-o, --output <dir>", "image directory to create (default: the local store)")
+    .option(
+      "--force",
+      "with -o: replace the directory even if it is not empty and holds no plinth image",
+    )
     .option("--set <key=value>", "override a spec value (repeatable)", collect, [])
     .option("--no-cache", "rebuild the bootstrap stage even when cached")
     .option("--json", "JSON events on stdout, the result as the last line")
     .action(
       async (
         specFile: string,
-        opts: { output?: string; set: string[]; cache: boolean; json?: boolean },
+        opts: { output?: string; force?: boolean; set: string[]; cache: boolean; json?: boolean },
       ) => {
         const ctx = makeContext(!!opts.json);
         const t0 = performance.now();
@@ -24,6 +28,7 @@ export function registerBuild(program: Command): void {
           specFile,
           sets: opts.set,
           outDir: opts.output,
+          force: opts.force,
           noCache: !opts.cache,
           onEvent: ctx.renderer.onEvent,
           signal: ctx.signal,

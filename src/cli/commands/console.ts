@@ -1,6 +1,6 @@
 import net from "node:net";
 import type { Command } from "commander";
-import { readVm, vmPaths } from "../../vm/state.js";
+import { sandboxConsoleSocket } from "../../sdk/index.js";
 
 export function registerConsole(program: Command): void {
   program
@@ -8,8 +8,7 @@ export function registerConsole(program: Command): void {
     .description("attach this terminal to a VM's serial console (detach with Ctrl-])")
     .argument("<vm>", "VM name")
     .action(async (name: string) => {
-      readVm(name);
-      const sock = net.connect(vmPaths(name).console);
+      const sock = net.connect(sandboxConsoleSocket(name));
       await new Promise<void>((resolve, reject) => {
         sock.once("connect", resolve);
         sock.once("error", reject);

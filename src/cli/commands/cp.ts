@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { UserError } from "../../errors.js";
-import { copyIn, copyOut } from "../../sdk/copy.js";
-import { Machine } from "../../vm/machine.js";
+import { Sandbox } from "../../sdk/index.js";
 import { makeContext } from "../context.js";
 
 const guestRef = (s: string) => /^([A-Za-z0-9][A-Za-z0-9._-]*):(\/.*)$/.exec(s);
@@ -14,24 +13,28 @@ export function registerCp(program: Command): void {
     )
     .argument("<src>", "host path or vm:/path")
     .argument("<dst>", "host path or vm:/path")
-    .action(async (src: string, dst: string) => {
-      const ctx = makeContext(false);
+    .option("--json", "print {name, direction, from, to, files, bytes}")
+    .action(async (src: string, dst: string, opts: { json?: boolean }) => {
+      const ctx = makeContext(!!opts.json);
       const [from, to] = [guestRef(src), guestRef(dst)];
       if (!!from === !!to) {
         throw new UserError(
           "BAD_COPY",
           "Exactly one side of `plinth cp` must be a VM path (vm:/absolute/path).",
-          {
-            hint: "Example: plinth cp ./data myvm:/workspace/data",
-          },
+          { hint: "Example: plinth cp ./data myvm:/workspace/data" },
         );
       }
-      const vm = await Machine.attach((from ?? to)![1]!);
-      const client = await vm.agent();
-      const n = from
-        ? await copyOut(client.files, from[2]!, dst)
-        : await copyIn(client.files, src, to![2]!);
-      await client.close();
-      ctx.result([`copied ${n} file(s)`], { files: n });
+      const name = (from ?? to)![1]!;
+      const sb = await Sandbox.connect(name);
+      const r = await (
+        from ? sb.files.download(from[2]!, dst) : sb.files.upload(src, to![2]!)
+      ).finally(() => sb.close());
+      ctx.result([`copied ${r.files} file(s), ${r.bytes} bytes`], {
+        name,
+        direction: from ? "out" : "in",
+        from: from ? from[2] : src,
+        to: from ? dst : to![2],
+        ...r,
+      });
     });
 }

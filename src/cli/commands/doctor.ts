@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { doctor, fixMissing } from "../../host/doctor.js";
+import { doctor, fixMissing } from "../../doctor/doctor.js";
 import { makeContext } from "../context.js";
 
 export function registerDoctor(program: Command): void {

@@ -1,8 +1,17 @@
 import type { Command } from "commander";
-import { Machine } from "../../vm/machine.js";
+import { Sandbox } from "../../sdk/index.js";
 import { makeContext } from "../context.js";
+import { commandExitStatus } from "../exit-status.js";
 import { collect, positiveInt } from "../options.js";
-import { exitCodeOf } from "../exit-code.js";
+
+interface ExecCliOptions {
+  interactive?: boolean;
+  env: string[];
+  workdir?: string;
+  user?: string;
+  timeout?: number;
+  json?: boolean;
+}
 
 export function registerExec(program: Command): void {
   program
@@ -15,42 +24,42 @@ export function registerExec(program: Command): void {
     .option("-w, --workdir <dir>", "working directory in the guest")
     .option("-u, --user <user>", "user name or uid to run as")
     .option("--timeout <seconds>", "kill the command after this long", positiveInt)
-    .action(
-      async (
-        name: string,
-        command: string[],
-        opts: {
-          interactive?: boolean;
-          env: string[];
-          workdir?: string;
-          user?: string;
-          timeout?: number;
-        },
-      ) => {
-        const ctx = makeContext(false);
-        const vm = await Machine.attach(name);
-        const client = await vm.agent();
-        const env = Object.fromEntries(
-          opts.env.map((kv) => {
-            const i = kv.indexOf("=");
-            return i < 0 ? [kv, process.env[kv] ?? ""] : [kv.slice(0, i), kv.slice(i + 1)];
-          }),
-        );
-        const r = await client.exec(command, {
+    .option(
+      "--json",
+      "buffer the output; print {exitCode, signal, timedOut, stdout, stderr, durationMs}",
+    )
+    .action(async (name: string, command: string[], opts: ExecCliOptions) => {
+      const ctx = makeContext(!!opts.json);
+      const env = Object.fromEntries(
+        opts.env.map((kv) => {
+          const i = kv.indexOf("=");
+          return i < 0 ? [kv, process.env[kv] ?? ""] : [kv.slice(0, i), kv.slice(i + 1)];
+        }),
+      );
+      const sb = await Sandbox.connect(name);
+      const r = await sb
+        .exec(command, {
           env,
           cwd: opts.workdir,
           user: opts.user,
           timeoutMs: opts.timeout ? opts.timeout * 1000 : undefined,
           stdin: opts.interactive ? process.stdin : undefined,
-          onStdout: (b) => process.stdout.write(b),
-          onStderr: (b) => process.stderr.write(b),
-          buffer: false,
+          onStdout: opts.json ? undefined : (b) => process.stdout.write(b),
+          onStderr: opts.json ? undefined : (b) => process.stderr.write(b),
+          buffer: !!opts.json,
           signal: ctx.signal,
-        });
-        await client.close();
-        if (r.timedOut)
-          process.stderr.write(`plinth: the command timed out after ${opts.timeout} s\n`);
-        process.exitCode = exitCodeOf(r);
-      },
-    );
+        })
+        .finally(() => sb.close());
+      if (r.timedOut && !opts.json)
+        process.stderr.write(`plinth: the command timed out after ${opts.timeout} s\n`);
+      ctx.result([], {
+        exitCode: r.exitCode,
+        signal: r.signal,
+        timedOut: r.timedOut,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        durationMs: r.durationMs,
+      });
+      process.exitCode = commandExitStatus(r);
+    });
 }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { listVms } from "../../vm/state.js";
+import { listSandboxes } from "../../sdk/index.js";
 import { makeContext } from "../context.js";
 
 export function registerPs(program: Command): void {
@@ -10,7 +10,7 @@ export function registerPs(program: Command): void {
     .option("--json", "machine-readable output")
     .action(async (opts: { all?: boolean; json?: boolean }) => {
       const ctx = makeContext(!!opts.json);
-      const vms = await listVms(!!opts.all);
+      const vms = await listSandboxes({ all: !!opts.all });
       const rows = vms.map((v) =>
         [
           v.name.padEnd(24),

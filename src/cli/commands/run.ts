@@ -1,11 +1,9 @@
 import type { Command } from "commander";
+import { Sandbox, type ExecResult, type StopMethod } from "../../sdk/index.js";
 import { seconds } from "../../ui/progress.js";
-import { Machine } from "../../vm/machine.js";
 import { makeContext } from "../context.js";
-import { accelOption, collect, positiveInt, publishOption } from "../options.js";
-import type { PortForward } from "../../vm/qemu-argv.js";
-import { resolveImage } from "../../builder/build.js";
-import { exitCodeOf } from "../exit-code.js";
+import { commandExitStatus } from "../exit-status.js";
+import { accelOption, collect, positiveInt, publishOption, type Forward } from "../options.js";
 
 interface RunOptions {
   rm?: boolean;
@@ -18,7 +16,7 @@ interface RunOptions {
   json?: boolean;
   append?: string;
   net?: boolean;
-  publish: PortForward[];
+  publish: Forward[];
 }
 
 export function registerRun(program: Command): void {
@@ -52,13 +50,7 @@ export function registerRun(program: Command): void {
     .option("--json", "JSON events on stdout, the result as the last line")
     .action(async (ref: string, command: string[], opts: RunOptions) => {
       const ctx = makeContext(!!opts.json);
-      const emit = ctx.renderer.onEvent;
-      const t0 = performance.now();
-      const image = await resolveImage(ref, { sets: opts.set, onEvent: emit, signal: ctx.signal });
-      const imageMs = performance.now() - t0;
-      emit({ type: "stage:start", stage: "boot", title: "boot" });
-      const vm = await Machine.start({
-        image: image.imageDir,
+      const sb = await Sandbox.start(ref, {
         name: opts.name,
         accel: opts.accel,
         memMiB: opts.mem,
@@ -66,55 +58,57 @@ export function registerRun(program: Command): void {
         detach: opts.detach,
         append: opts.append,
         net: opts.net || opts.publish.length ? { forwards: opts.publish } : undefined,
-        onEvent: emit,
+        sets: opts.set,
+        onEvent: ctx.renderer.onEvent,
         signal: ctx.signal,
       });
-      const boot = vm.boot!;
-      emit({
-        type: "stage:end",
-        stage: "boot",
-        durationMs: boot.readyMs,
-        detail: `${vm.config.accel}, ${vm.hasAgent ? "agent ready" : "ready marker"}`,
-      });
+      const started = sb.started!;
       const timings: Record<string, number> = {
-        imageMs: Math.round(imageMs),
-        bootMs: Math.round(boot.readyMs),
+        imageMs: Math.round(started.imageMs),
+        bootMs: Math.round(started.bootMs),
       };
       if (opts.detach) {
-        ctx.result([vm.name], { name: vm.name, ...timings, attempts: boot.attempts });
+        ctx.result([sb.name], { name: sb.name, ...timings, attempts: started.attempts });
+        await sb.close();
         return;
       }
-      let exitCode = 0;
+      let r: ExecResult | undefined;
+      let stoppedBy: StopMethod;
       try {
         if (command.length) {
-          const client = await vm.agent();
           const tExec = performance.now();
-          const r = await client.exec(command, {
+          r = await sb.exec(command, {
             onStdout: (b) => (opts.json ? undefined : process.stdout.write(b)),
             onStderr: (b) => (opts.json ? undefined : process.stderr.write(b)),
             buffer: !!opts.json,
             signal: ctx.signal,
           });
           timings.execMs = Math.round(performance.now() - tExec);
-          exitCode = exitCodeOf(r);
-          if (opts.json) Object.assign(timings, { stdout: r.stdout, stderr: r.stderr });
         }
       } finally {
         const tStop = performance.now();
-        await vm.stop();
+        stoppedBy = await sb.stop({ keep: !opts.rm });
         timings.stopMs = Math.round(performance.now() - tStop);
-        if (opts.rm) await vm.remove();
       }
+      const exitCode = r ? commandExitStatus(r) : 0;
       const line = [
-        `image ${seconds(timings.imageMs!)}${image.reused ? " (up to date)" : ""}`,
-        `boot-to-${vm.hasAgent ? "agent-ready" : "ready"} ${seconds(timings.bootMs!)} (${vm.config.accel}${boot.attempts > 1 ? `, ${boot.attempts - 1} retried` : ""})`,
+        `image ${seconds(timings.imageMs!)}${started.imageReused ? " (up to date)" : ""}`,
+        `boot-to-${sb.hasAgent ? "agent-ready" : "ready"} ${seconds(timings.bootMs!)} (${sb.accel}${started.attempts > 1 ? `, ${started.attempts - 1} retried` : ""})`,
         ...(timings.execMs !== undefined ? [`exec ${timings.execMs} ms`] : []),
         `stop ${seconds(timings.stopMs!)}`,
       ].join(", ");
       ctx.renderer.close();
-      if (opts.json)
-        ctx.result([], { name: vm.name, exitCode, attempts: boot.attempts, ...timings });
-      else process.stderr.write(`plinth: ${vm.name}: ${line}\n`);
+      if (opts.json) {
+        const output = r && { signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+        ctx.result([], {
+          name: sb.name,
+          exitCode,
+          ...output,
+          attempts: started.attempts,
+          ...timings,
+          stoppedBy,
+        });
+      } else process.stderr.write(`plinth: ${sb.name}: ${line}\n`);
       process.exitCode = exitCode;
     });
 }

@@ -1,6 +1,6 @@
 import { execa } from "execa";
 import { probeKvm, type KvmProbe } from "../vm/accel.js";
-import { TOOLS, toolPath, toolVersion } from "./tools.js";
+import { TOOLS, toolPath, toolVersion } from "../host/tools.js";
 import { UserError } from "../errors.js";
 
 export interface ToolStatus {
