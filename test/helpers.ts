@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -8,7 +9,12 @@ export const ROOT = path.resolve(import.meta.dirname, "..");
  * node's arguments to run the CLI from src/ (through tsx), so a test run after an edit
  * tests the edit, with no build in between. Only the package-exports test uses dist/.
  */
-export const CLI = ["--import", "tsx", path.join(ROOT, "src", "cli", "main.ts")];
+export const CLI = [
+  "--import",
+  // By path: a test may run the CLI from a directory that cannot resolve packages.
+  createRequire(import.meta.url).resolve("tsx"),
+  path.join(ROOT, "src", "cli", "main.ts"),
+];
 
 /** A temp dir holding the given files (name → content). */
 export function tempFiles(files: Record<string, string>): string {
