@@ -107,7 +107,13 @@ try {
     `   ${fmt(sa.median / se.median)}x echo (target <= 3x), ${fmt(sa.median / sq.median)}x qemu-ga (target <= 0.5x)`,
   );
   row("  of which spawn-to-exit in guest", sg, "ms", "   (the child's own life: exec, run, exit)");
-  row("plinth agent ping (protocol RTT)", stats(pings), "ms");
+  const sp = stats(pings);
+  row(
+    "plinth agent ping (protocol RTT)",
+    sp,
+    "ms",
+    `   ${fmt(sp.median / se.median)}x echo (target <= 3x)`,
+  );
   echo.destroy();
   qga.destroy();
 } finally {

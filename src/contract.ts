@@ -6,12 +6,12 @@
 
 /** plinth's own files in the guest. */
 export const PLINTH_LIB = "/usr/lib/plinth";
-/** PID 1 of `init: minimal` images (run by the initramfs's switch_root). */
-export const MINIMAL_INIT = `${PLINTH_LIB}/init`;
+/** The guest agent: one static binary (agent/, Go), depending on nothing in the image. */
+export const AGENT_PATH = `${PLINTH_LIB}/plinth-agent`;
+/** PID 1 of `init: minimal` images (run by the initramfs's switch_root): the agent itself. */
+export const MINIMAL_INIT = AGENT_PATH;
 /** Applies the kernel command line's plinth.* keys (hostname, network, SSH key). */
 export const GUEST_CONFIG = `${PLINTH_LIB}/guest-config`;
-/** The guest agent. */
-export const AGENT_PATH = `${PLINTH_LIB}/plinth-agent.js`;
 /** Name and version of the image, in the image. */
 export const RELEASE_FILE = "/etc/plinth-release";
 

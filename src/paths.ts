@@ -1,5 +1,7 @@
+import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** Where images, VM state and probes live: $PLINTH_HOME, else XDG data home. */
 export function plinthHome(): string {
@@ -17,4 +19,12 @@ export function cacheDir(): string {
 
 export function imagesDir(): string {
   return path.join(plinthHome(), "images");
+}
+
+/** This plinth package's root (dist/ and, in a source checkout, agent/ are below it). */
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, "package.json")) && path.dirname(dir) !== dir)
+    dir = path.dirname(dir);
+  return dir;
 }

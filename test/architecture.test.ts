@@ -19,7 +19,7 @@ const LAYERS: string[][] = [
   ["store/"],
   ["builder/"],
   ["agent/protocol/"],
-  ["agent/client/", "agent/guest/"],
+  ["agent/client/"],
   ["vm/"],
   ["doctor/"],
   ["sdk/"],

@@ -49,3 +49,22 @@ export const configBody = (text: string) =>
     .split("\n")
     .filter((l) => l && !l.startsWith("#"))
     .join("\n");
+
+/** A metadata.json body that the store and the VM code accept (no artifacts behind it). */
+export function fakeMetadata(fields: { name: string; version: string; buildHash: string }) {
+  return {
+    schemaVersion: 1,
+    arch: "amd64",
+    base: { distro: "debian", suite: "bookworm" },
+    created: "2026-12-02T00:00:00.000Z",
+    specDigest: "0".repeat(64),
+    init: "minimal",
+    agent: true,
+    kernel: { cmdline: "console=ttyS0" },
+    artifacts: [{ name: "rootfs.ext4", kind: "rootfs", size: 1, sha256: "a".repeat(64) }],
+    packages: [],
+    stages: [],
+    spec: {},
+    ...fields,
+  };
+}

@@ -4,7 +4,7 @@ import { UnsupportedError } from "../errors.js";
 import { sha256, stableStringify } from "../util/hash.js";
 import { kernelPackage, mapComponents, mapPackages } from "./distro-map.js";
 import { defaultMirror, securityMirror } from "./bootstrap/mirror.js";
-import { readAgentBundle } from "./customize/agent.js";
+import { readAgentBinary } from "./customize/agent.js";
 import { MINIMAL_INIT } from "../contract.js";
 
 /** Bumped when plinth changes what the bootstrap produces, so old cache entries are not reused. */
@@ -14,8 +14,9 @@ export const STAGE_FORMAT = 1;
  * Bumped when plinth changes what it puts into an image after the bootstrap (customize,
  * init, guest-config…), so an image built by an older plinth is not taken as up to date.
  * 2: guest-config, /etc/plinth-release, the content sections of issue 4.
+ * 3: the static Go agent, PID 1 of minimal images (no Node.js, no tini, no shell init).
  */
-export const IMAGE_FORMAT = 2;
+export const IMAGE_FORMAT = 3;
 
 export interface BootstrapPlan {
   distro: Spec["base"]["distro"];
@@ -105,10 +106,9 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
 export function impliedPackages(spec: Spec): string[] {
   const pkgs: string[] = [];
   if (spec.init === "systemd") pkgs.push("systemd-sysv", "udev");
-  // tini reaps orphans as PID 1; iproute2 applies plinth.ip= from the command line;
-  // the apt variant has no mount(8).
-  if (spec.init === "minimal") pkgs.push("tini", "iproute2", "mount");
-  if (spec.agent) pkgs.push("nodejs");
+  // The agent is PID 1 there and needs nothing in the image; guest-config uses iproute2
+  // for plinth.ip=, and fstab entries need mount(8) (the apt variant has neither).
+  if (spec.init === "minimal") pkgs.push("iproute2", "mount");
   if (spec.ssh) pkgs.push("openssh-server");
   if (spec.firewall) pkgs.push(spec.firewall.backend);
   if (spec.logrotate?.length) pkgs.push("logrotate");
@@ -172,6 +172,6 @@ export function portableSpec(spec: Spec): Spec {
 /** Digest of the resolved spec, the bytes of every file it copies in, and the agent. */
 export function digestSpec(spec: Spec): string {
   // The agent is part of the image: a new agent is a new build.
-  const agent = spec.agent ? sha256(readAgentBundle()) : "";
+  const agent = spec.agent ? sha256(readAgentBinary(spec.arch)) : "";
   return sha256(stableStringify(portableSpec(spec)), agent);
 }

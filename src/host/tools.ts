@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync } from "node:fs";
 import path from "node:path";
+import { packageRoot } from "../paths.js";
 import { MissingToolError } from "../errors.js";
 import { tryRun } from "./exec.js";
 
@@ -16,6 +17,9 @@ export interface Tool {
   /** Needed only by some specs (e.g. Ubuntu bases): listed, but its absence is not an error. */
   optional?: boolean;
 }
+
+/** This plinth runs from a source checkout (agent/ is there), not an installed package. */
+const inSourceCheckout = () => existsSync(path.join(packageRoot(), "agent", "go.mod"));
 
 export const TOOLS: Tool[] = [
   {
@@ -59,6 +63,13 @@ export const TOOLS: Tool[] = [
     version: ["ssh", "-V"],
   },
   { name: "OVMF", pkg: "ovmf", usedFor: "UEFI boot tests", file: "/usr/share/OVMF/OVMF_CODE.fd" },
+  {
+    name: "go",
+    pkg: "golang-go",
+    usedFor: "building the guest agent (agent/, in a source checkout; the npm package ships it)",
+    version: ["go", "version"],
+    optional: !inSourceCheckout(),
+  },
   {
     name: "ubuntu-keyring",
     pkg: "ubuntu-keyring",

@@ -8,6 +8,7 @@ export {
   type StopOptions,
 } from "./sandbox.js";
 export { SandboxFiles } from "./files.js";
+export { DEFAULT_PTY_COMMAND, SandboxPty, type PtyOptions } from "./pty.js";
 export type { CopyResult } from "./copy.js";
 export { NoAgentError } from "../errors.js";
 export {
@@ -19,4 +20,4 @@ export {
   sandboxLogPath,
   type SandboxInfo,
 } from "./sandboxes.js";
-export type { ExecOptions, ExecResult } from "../agent/client/index.js";
+export type { ExecOptions, ExecResult, ExecStatus } from "../agent/client/index.js";

@@ -5,6 +5,7 @@ import type { Accel, AccelRequest } from "../vm/accel.js";
 import { Machine } from "../vm/machine.js";
 import { NoAgentError } from "../errors.js";
 import { SandboxFiles } from "./files.js";
+import { SandboxPty, type PtyOptions } from "./pty.js";
 import { removeSandbox } from "./sandboxes.js";
 
 export interface SandboxOptions {
@@ -187,6 +188,27 @@ export class Sandbox {
   ): Promise<ExecResult<string>> {
     const client = await this.agent();
     return client.exec(command, { ...options, encoding: "utf8" }) as Promise<ExecResult<string>>;
+  }
+
+  /**
+   * An interactive terminal: `command` (a string through /bin/sh, an array as argv;
+   * default: the user's login shell) on a pseudo-terminal in the guest, like
+   * `docker exec -it`. Resolves once the request is sent, with a handle to `write`,
+   * `resize`, `kill` it and await `exited`; output comes through `onData` (or `output`).
+   *
+   *   const term = await sb.pty(undefined, { rows: 40, cols: 120, onData: (b) => process.stdout.write(b) });
+   *   await term.write("ls -l\n");
+   *   await term.resize(50, 160);
+   *   await term.write("exit\n");
+   *   const { exitCode } = await term.exited;
+   *
+   * Needs an image built by a plinth whose agent has terminals (protocol 1.1): an older
+   * one rejects with AgentUnsupportedError.
+   */
+  async pty(command?: string | string[], options: PtyOptions = {}): Promise<SandboxPty> {
+    options.signal?.throwIfAborted();
+    const client = await this.agent();
+    return new SandboxPty(client, command, options);
   }
 
   async info(): Promise<AgentInfo> {

@@ -239,6 +239,11 @@ function semanticChecks(merged: Obj, map: SourceMap): Diagnostic[] {
       ["arch"],
       `arch ${merged.arch} is not supported yet: plinth builds its outputs (rootfs.ext4, vmlinuz, initrd.img) and boots them (plinth run, plinth check) only for amd64`,
     );
+  if (merged.init === "minimal" && merged.agent !== true)
+    at(
+      [merged.agent === undefined ? "init" : "agent"],
+      "`init: minimal` needs `agent: true`: the agent is the minimal init",
+    );
   if (merged.init === "minimal" && isObj(merged.services)) {
     const used = Object.entries(merged.services).find(([, v]) => Array.isArray(v) && v.length);
     if (used)

@@ -151,7 +151,7 @@ describe("file contents", () => {
     await new Promise((resolve) => stream.once("data", resolve));
     stream.destroy();
     // The agent got the CANCEL and ended the read.
-    await until(() => t.agent.requests === 0);
+    await until(async () => (await t.requests()) === 0);
     expect(await client.ping()).toBeGreaterThan(0);
     expect((await client.files.read(p)).length).toBe(8 * 1024 * 1024);
   });

@@ -21,7 +21,7 @@ function spec(name: string, passwordAuthentication: boolean): string {
       "validate:",
       "  boot: { agent_ready_ms: 120000 }",
       "  idle: { memory_mib: 512 }",
-      "  commands: [node --version, { run: 'cat /etc/os-release', expect: bookworm }]",
+      "  commands: [/usr/lib/plinth/plinth-agent --version, { run: 'cat /etc/os-release', expect: bookworm }]",
       "  sshd: { PasswordAuthentication: no }",
       "  sysctl: { vm.swappiness: 13 }",
       "  users: [agent]",

@@ -70,6 +70,19 @@ describe.skipIf(!!skip)("seed examples: build, then plinth check, with the Debia
     );
     expect(started.exitCode, started.stderr).toBe(0);
     try {
+      // The agent answers once guest-config is applied; the init starts sshd beside it.
+      const up = await cli(
+        [
+          "exec",
+          name,
+          "--",
+          "sh",
+          "-c",
+          "for i in $(seq 300); do [ -s /run/sshd.pid ] && exit 0; sleep 0.1; done; exit 1",
+        ],
+        env,
+      );
+      expect(up.exitCode, "sshd did not start in 30 s").toBe(0);
       const out = execFileSync(
         "ssh",
         [

@@ -198,9 +198,18 @@ outputs: [ext4, vmdk]
   });
 
   it("refuses services with the minimal init", () => {
-    const r = diags({ "plinth.yaml": GOOD + "init: minimal\nservices:\n  enable: [ssh]\n" });
+    const r = diags({
+      "plinth.yaml": GOOD + "init: minimal\nagent: true\nservices:\n  enable: [ssh]\n",
+    });
     expect(r.lines).toEqual([
-      "plinth.yaml:8:11: services need `init: systemd`; the minimal init runs only the agent",
+      "plinth.yaml:9:11: services need `init: systemd`; the minimal init runs only the agent",
+    ]);
+  });
+
+  it("wants the agent with the minimal init: the agent is that init", () => {
+    const r = diags({ "plinth.yaml": GOOD + "init: minimal\n" });
+    expect(r.lines).toEqual([
+      "plinth.yaml:6:7: `init: minimal` needs `agent: true`: the agent is the minimal init",
     ]);
   });
 

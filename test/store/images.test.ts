@@ -8,29 +8,13 @@ import {
   resolveImageRef,
   slotDir,
 } from "../../src/store/images.js";
-import { tempFiles } from "../helpers.js";
+import { fakeMetadata, tempFiles } from "../helpers.js";
 
 /** A store slot holding just a metadata.json (what the store reads), aged `age` seconds. */
 function slot(name: string, version: string, buildHash: string, age = 0): string {
   const dir = slotDir(name, version, buildHash);
   mkdirSync(dir, { recursive: true });
-  const meta = {
-    schemaVersion: 1,
-    name,
-    version,
-    arch: "amd64",
-    base: { distro: "debian", suite: "bookworm" },
-    created: "2026-12-02T00:00:00.000Z",
-    specDigest: "0".repeat(64),
-    buildHash,
-    init: "minimal",
-    agent: true,
-    kernel: { cmdline: "console=ttyS0" },
-    artifacts: [{ name: "rootfs.ext4", kind: "rootfs", size: 1, sha256: "a".repeat(64) }],
-    packages: [],
-    stages: [],
-    spec: {},
-  };
+  const meta = fakeMetadata({ name, version, buildHash });
   const file = path.join(dir, "metadata.json");
   writeFileSync(file, JSON.stringify(meta));
   const t = Date.now() / 1000 - age;

@@ -4,6 +4,7 @@ import { PLINTH_VERSION } from "../../version.js";
 import { HEADER_SIZE, MAX_FRAME_SIZE, PROTOCOL_VERSION } from "../protocol/constants.js";
 import {
   ErrorCode,
+  FEATURES,
   type AgentInfo,
   type ErrorPayload,
   type HelloResponse,
@@ -17,6 +18,7 @@ import {
   AgentProtocolError,
   AgentRemoteError,
   AgentTimeoutError,
+  AgentUnsupportedError,
   AgentVersionError,
 } from "./errors.js";
 import { AgentFiles } from "./files.js";
@@ -155,20 +157,39 @@ export class AgentClient {
     return performance.now() - t0;
   }
 
-  info(): Promise<AgentInfo> {
-    return this.call("info");
+  /**
+   * What the agent is and runs. From a 1.0 agent (which sent `agent.node`) `runtime`
+   * reads `node <version>`, and `requests`, `connections`, `orphansReaped` are absent.
+   */
+  async info(): Promise<AgentInfo> {
+    const info = await this.call<AgentInfo>("info");
+    const agent = info.agent as AgentInfo["agent"] & { node?: unknown };
+    if (agent.runtime === undefined && typeof agent.node === "string") {
+      agent.runtime = `node ${agent.node}`;
+    }
+    return info;
+  }
+
+  /**
+   * The agent announced `capability` at hello: an operation (`exec.resize`) or a feature
+   * (`exec.pty`). False before hello.
+   */
+  supports(capability: string): boolean {
+    return this.greeting?.capabilities.includes(capability) ?? false;
   }
 
   /**
    * Start a process and stream its stdio. `stdin: true` gives a Writable `stdin`.
-   * Read (or resume) stdout and stderr: unread output pauses the process.
+   * Read (or resume) stdout and stderr: unread output pauses the process. With `pty` it
+   * runs on a terminal: output on stdout only, `stdin` always writable, `resize()`.
    */
   spawn(
     command: string | string[],
     options: SpawnOptions & { stdin?: boolean } = {},
   ): AgentProcess {
     this.requireHello();
-    return new AgentProcess(this.connection, command, options);
+    this.requireFeatures(options);
+    return new AgentProcess(this.connection, command, options, this.requestTimeoutMs);
   }
 
   /**
@@ -190,6 +211,7 @@ export class AgentClient {
     options: ExecOptions = {},
   ): Promise<ExecResult<string | Buffer>> {
     this.requireHello();
+    this.requireFeatures(options);
     return runExec(this.connection, command, options);
   }
 
@@ -206,6 +228,18 @@ export class AgentClient {
   private async call<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
     this.requireHello();
     return this.connection.start<T>(op, args, {}, this.requestTimeoutMs).result;
+  }
+
+  /** Refuse clearly what an older agent would not understand (it would ignore `pty`). */
+  private requireFeatures(options: SpawnOptions): void {
+    if (!options.pty || this.supports(FEATURES.EXEC_PTY)) return;
+    const hello = this.greeting;
+    throw new AgentUnsupportedError(
+      FEATURES.EXEC_PTY,
+      "run a command on a terminal (pty)",
+      hello?.version,
+      hello?.protocol,
+    );
   }
 
   private requireHello(): void {

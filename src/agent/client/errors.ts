@@ -39,6 +39,30 @@ export class AgentVersionError extends UserError {
 }
 
 /**
+ * The agent is too old for what was asked: it lacks a capability of a newer minor
+ * protocol (e.g. terminals, `exec.pty`, in 1.1). Everything else still works with it.
+ */
+export class AgentUnsupportedError extends UserError {
+  constructor(
+    /** The capability the agent did not announce at hello. */
+    readonly feature: string,
+    what: string,
+    readonly agentVersion: string | undefined,
+    readonly agentProtocol: ProtocolVersion | undefined,
+  ) {
+    super(
+      "AGENT_UNSUPPORTED",
+      `The guest agent${agentVersion ? ` ${agentVersion}` : ""} (protocol ` +
+        `${agentProtocol ? formatProtocol(agentProtocol) : "unknown"}) cannot ${what}: it ` +
+        `lacks the "${feature}" capability.`,
+      {
+        hint: "Rebuild the image with this plinth version (the agent is bundled at build time).",
+      },
+    );
+  }
+}
+
+/**
  * An operation failed inside the guest. `remoteCode` is the agent's code: an errno name
  * (ENOENT, EACCES, …) for failed system calls, else one of the protocol's ErrorCode.
  */

@@ -5,6 +5,7 @@ export {
   AgentProtocolError,
   AgentRemoteError,
   AgentTimeoutError,
+  AgentUnsupportedError,
   AgentVersionError,
 } from "./errors.js";
 export { AgentFiles, type ReadOptions, type WriteOptions } from "./files.js";
@@ -21,4 +22,6 @@ export type {
   FileStat,
   FileType,
   HelloResponse,
+  PtySize,
 } from "../protocol/messages.js";
+export { FEATURES } from "../protocol/messages.js";

@@ -3,9 +3,9 @@ import { pipeline } from "node:stream/promises";
 import { CancelledError } from "../../errors.js";
 import { CreditSender } from "../protocol/credit.js";
 import { Channel } from "../protocol/constants.js";
-import type { ExecRequest, ExecResponse } from "../protocol/messages.js";
+import type { ExecRequest, ExecResponse, PtySize } from "../protocol/messages.js";
 import type { Connection } from "./connection.js";
-import { AgentExecError, AgentTimeoutError } from "./errors.js";
+import { AgentExecError, AgentProtocolError, AgentTimeoutError } from "./errors.js";
 import { IncomingStream } from "./incoming.js";
 import { OutgoingStream } from "./outgoing.js";
 
@@ -26,6 +26,13 @@ export interface SpawnOptions {
   /** Abort: kill with `killSignal` (default SIGKILL); exec then rejects with CancelledError. */
   signal?: AbortSignal;
   killSignal?: string;
+  /**
+   * Run on a pseudo-terminal in the guest (protocol 1.1; an older agent makes this throw
+   * AgentUnsupportedError). `true` is 24 rows × 80 columns. The terminal's output (the
+   * program's stdout and stderr, and the echo of its input) comes on `stdout` only;
+   * `stderr` stays empty. TERM is xterm-256color unless `env` sets it.
+   */
+  pty?: boolean | PtySize;
 }
 
 export interface ExecStatus {
@@ -57,6 +64,23 @@ export interface ExecResult<T extends string | Buffer = string> extends ExecStat
 /** How long the host waits past the agent-side timeout before it gives up on the agent. */
 const TIMEOUT_GRACE_MS = 10_000;
 
+/** A terminal dimension as the protocol takes it: an integer 1–65535. */
+function checkDimension(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 0xffff) {
+    throw new RangeError(`pty ${name} must be an integer from 1 to 65535, not ${value}`);
+  }
+  return value;
+}
+
+function toPty(pty: SpawnOptions["pty"]): ExecRequest["pty"] {
+  if (pty === undefined || pty === false) return undefined;
+  if (pty === true) return true;
+  return {
+    rows: pty.rows === undefined ? undefined : checkDimension("rows", pty.rows),
+    cols: pty.cols === undefined ? undefined : checkDimension("cols", pty.cols),
+  };
+}
+
 export function toExecRequest(command: string | string[], options: SpawnOptions): ExecRequest {
   const base = {
     cwd: options.cwd,
@@ -64,6 +88,7 @@ export function toExecRequest(command: string | string[], options: SpawnOptions)
     clearEnv: options.clearEnv,
     user: options.user,
     timeoutMs: options.timeoutMs,
+    pty: toPty(options.pty),
   };
   if (Array.isArray(command)) {
     if (options.shell) throw new TypeError("shell needs the command as one string");
@@ -85,21 +110,32 @@ export function toExecRequest(command: string | string[], options: SpawnOptions)
  * control: not reading them pauses the process (its pipe fills) without holding up any
  * other request. `exited` settles once the process exited and all output arrived; read
  * the streams (or resume them) for that to happen.
+ *
+ * With `pty` the process runs on a terminal: `stdout` is the terminal's output, `stderr`
+ * ends empty, `stdin` is always there (the terminal's input; ending it sends the
+ * terminal's end-of-file, ^D, when the terminal is in line mode) and `resize` changes the
+ * window size.
  */
 export class AgentProcess {
   readonly stdin: Writable | null;
   readonly stdout: Readable;
   readonly stderr: Readable;
   readonly exited: Promise<ExecStatus>;
+  /** It runs on a terminal (`pty`). */
+  readonly tty: boolean;
   private readonly cancel: (signal?: string) => void;
   private readonly abandonRequest: () => void;
+  private readonly requestId: number;
 
   constructor(
-    connection: Connection,
+    private readonly connection: Connection,
     command: string | string[],
     options: SpawnOptions & { stdin?: boolean },
+    /** Timeout of the control requests it sends (resize). */
+    private readonly requestTimeoutMs = 30_000,
   ) {
     const request = toExecRequest(command, options);
+    this.tty = request.pty !== undefined;
     const streams = new Map<number, IncomingStream>();
     const stdinSender = new CreditSender((chunk) =>
       connection.writer.data(started.id, Channel.STDIN, chunk),
@@ -124,9 +160,11 @@ export class AgentProcess {
     }
     this.stdout = streams.get(Channel.STDOUT)!;
     this.stderr = streams.get(Channel.STDERR)!;
-    this.stdin = options.stdin
-      ? new OutgoingStream(stdinSender, () => connection.writer.end(started.id, Channel.STDIN))
-      : null;
+    this.requestId = started.id;
+    this.stdin =
+      options.stdin || this.tty
+        ? new OutgoingStream(stdinSender, () => connection.writer.end(started.id, Channel.STDIN))
+        : null;
     this.cancel = started.cancel;
     this.abandonRequest = started.abandon;
 
@@ -159,6 +197,22 @@ export class AgentProcess {
   /** Send a signal to the process group (default SIGTERM). */
   kill(signal = "SIGTERM"): void {
     this.cancel(signal);
+  }
+
+  /**
+   * Set the window size of its terminal (`exec.resize`; the kernel sends SIGWINCH to the
+   * terminal's foreground process group). Resolves once the agent applied it; rejects
+   * with AgentRemoteError (`remoteCode` NOT_RUNNING) once the process is gone, and with
+   * AgentProtocolError for a process without `pty`.
+   */
+  async resize(rows: number, cols: number): Promise<void> {
+    if (!this.tty) throw new AgentProtocolError("resize needs a process started with pty");
+    const args = {
+      id: this.requestId,
+      rows: checkDimension("rows", rows),
+      cols: checkDimension("cols", cols),
+    };
+    await this.connection.start("exec.resize", args, {}, this.requestTimeoutMs).result;
   }
 
   /** Stop caring: output is drained and discarded until the process is gone. */
@@ -198,6 +252,10 @@ export async function runExec(
       stdinData instanceof Readable ? stdinData : Readable.from([Buffer.from(stdinData)]);
     // A process may exit without reading its input; that is not an error of exec.
     pipeline(source, child.stdin).catch(() => {});
+  } else {
+    // A terminal without input gets its end at once (^D in line mode), as a process
+    // without a pty gets /dev/null.
+    child.stdin?.end();
   }
 
   let onAbort: (() => void) | undefined;

@@ -8,12 +8,13 @@ export interface ProtocolVersion {
   minor: number;
 }
 
-/** Operations of protocol 1.0; the agent lists the ones it serves in `capabilities`. */
+/** Operations of protocol 1.1; the agent lists the ones it serves in `capabilities`. */
 export const OPS = [
   "hello",
   "ping",
   "info",
   "exec",
+  "exec.resize",
   "file.read",
   "file.write",
   "file.list",
@@ -25,6 +26,15 @@ export const OPS = [
 ] as const;
 export type Op = (typeof OPS)[number];
 
+/**
+ * Capabilities that are not operations: features of an operation, announced in hello
+ * next to the operations. A client checks one before it uses the feature.
+ */
+export const FEATURES = {
+  /** `exec` takes `pty` (protocol 1.1). */
+  EXEC_PTY: "exec.pty",
+} as const;
+
 /** Codes of ERROR frames the agent produces itself; failed system calls use their errno code. */
 export const ErrorCode = {
   /** A frame of an unknown type, or of a type the agent never receives. */
@@ -35,6 +45,8 @@ export const ErrorCode = {
   NO_HELLO: "NO_HELLO",
   PROTOCOL_MISMATCH: "PROTOCOL_MISMATCH",
   UNKNOWN_OP: "UNKNOWN_OP",
+  /** exec.resize named a request that is not a running exec of this session. */
+  NOT_RUNNING: "NOT_RUNNING",
   /** A REQUEST reused the id of a request still running (session notice). */
   DUPLICATE_ID: "DUPLICATE_ID",
   /** The host sent more stream bytes than it had credit for. */
@@ -90,11 +102,20 @@ export interface AgentInfo {
   agent: {
     version: string;
     protocol: ProtocolVersion;
-    /** The Node.js running the agent (process.version). */
-    node: string;
+    /**
+     * What runs the agent: the Go version of the Go agent (`go1.19.8`). A 1.0 agent sent
+     * `node` (its Node.js version) instead; the client reports that as `node v18.19.0`.
+     */
+    runtime: string;
     pid: number;
     pid1: boolean;
     uptimeS: number;
+    /** Requests running over all connections, this info not counted (absent from 1.0 agents). */
+    requests?: number;
+    /** Connections the agent serves (absent from 1.0 agents). */
+    connections?: number;
+    /** Processes reaped that the agent did not start: orphans, as PID 1 (absent from 1.0 agents). */
+    orphansReaped?: number;
   };
   hostname: string;
   kernel: { release: string; version: string; arch: string };
@@ -125,6 +146,24 @@ export interface ExecRequest {
   stdin?: boolean;
   /** Kill the process group with SIGKILL after this long. */
   timeoutMs?: number;
+  /**
+   * Run on a new pseudo-terminal (protocol 1.1, capability `exec.pty`): its output comes
+   * on stdout only, DATA on stdin goes to the terminal. `true` is 24 rows × 80 columns.
+   */
+  pty?: boolean | PtySize;
+}
+
+/** A terminal's window size; each 1–65535 (defaults 24 rows, 80 columns). */
+export interface PtySize {
+  rows?: number;
+  cols?: number;
+}
+
+/** `exec.resize`: the new window size of the pty of running exec `id` (same session). */
+export interface ExecResizeRequest {
+  id: number;
+  rows: number;
+  cols: number;
 }
 
 export interface ExecResponse {

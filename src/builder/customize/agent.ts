@@ -1,13 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../../paths.js";
 import { BuildError } from "../../errors.js";
 import type { Spec } from "../../spec/schema.js";
 import { AGENT_PATH } from "../../contract.js";
 import type { Rootfs } from "./rootfs.js";
-
-/** The agent command line in the guest; quiet about PID 1 because tini reaps for it. */
-export const AGENT_COMMAND = `/usr/bin/node ${AGENT_PATH} --pid1 quiet`;
 
 /** Early, restart-always unit: the agent comes up before anything slow. */
 const AGENT_UNIT = `[Unit]
@@ -20,7 +17,7 @@ Before=sysinit.target shutdown.target
 Conflicts=shutdown.target
 
 [Service]
-ExecStart=${AGENT_COMMAND}
+ExecStart=${AGENT_PATH}
 Restart=always
 RestartSec=200ms
 # One vCPU is shared with the rest of the boot: the agent goes first.
@@ -30,30 +27,31 @@ Nice=-15
 WantedBy=sysinit.target
 `;
 
-/** dist/plinth-agent.cjs of this plinth package (built by `npm run build`). */
-export function agentBundlePath(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, "package.json"))) {
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return path.join(dir, "dist", "plinth-agent.cjs");
+/**
+ * The agent binary for `arch` in this plinth package: dist/guest/plinth-agent-linux-<arch>,
+ * built by `npm run build` (scripts/build-agent.mjs) and shipped in the npm package.
+ */
+export function agentBinaryPath(arch: string): string {
+  return path.join(packageRoot(), "dist", "guest", `plinth-agent-linux-${arch}`);
 }
 
-export function readAgentBundle(): Buffer {
-  const p = agentBundlePath();
+export function readAgentBinary(arch: string): Buffer {
+  const p = agentBinaryPath(arch);
   if (!existsSync(p))
     throw new BuildError(
       "customize",
-      `the guest agent bundle ${p} is missing; run \`npm run build\`.`,
+      `the guest agent ${p} is missing; run \`npm run build\` (it needs Go: \`plinth doctor --fix\` installs it).`,
     );
   return readFileSync(p);
 }
 
+/**
+ * One file, depending on nothing in the image. Under `init: minimal` it is PID 1 (the
+ * kernel command line's init=); under systemd it runs from an early unit.
+ */
 export async function applyAgent(fs: Rootfs, spec: Spec): Promise<void> {
   if (!spec.agent) return;
-  await fs.write(AGENT_PATH, readAgentBundle(), { mode: 0o755 });
+  await fs.write(AGENT_PATH, readAgentBinary(spec.arch), { mode: 0o755 });
   if (spec.init === "systemd") {
     await fs.write("/etc/systemd/system/plinth-agent.service", AGENT_UNIT, { mode: 0o644 });
     await fs.chroot(["systemctl", "enable", "plinth-agent.service"]);

@@ -5,7 +5,6 @@ import { applyAgent } from "./agent.js";
 import { applyConfigFiles } from "./config-files.js";
 import { applyFiles } from "./files.js";
 import { applyGuestConfig } from "./guest-config.js";
-import { applyInit } from "./init.js";
 import { Rootfs } from "./rootfs.js";
 import { applyRunSteps } from "./run-steps.js";
 import { applyServices } from "./services.js";
@@ -24,7 +23,7 @@ export interface InstalledPackage {
 /**
  * Apply the spec to a bootstrapped tree. The order matters: users before the files they
  * own, files before the units that use them, `run` steps after the rest so they see it
- * all (only the init comes later: it looks at what they installed).
+ * all (only trimming comes later).
  */
 export async function customize(
   dir: string,
@@ -45,7 +44,6 @@ export async function customize(
   await applyAgent(fs, spec);
   await applyGuestConfig(fs, spec);
   await applyRunSteps(fs, spec);
-  await applyInit(fs, spec); // after `run`: it starts sshd if a step installed it
   await applyTrim(fs, spec);
   const out = await fs.chroot(["dpkg-query", "-W", "-f=${Package}\t${Version}\t${Architecture}\n"]);
   return out

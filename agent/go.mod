@@ -1,0 +1,3 @@
+module plinth/agent
+
+go 1.19
