@@ -92,11 +92,11 @@ row(
   "minimal: boot-to-agent-ready",
   m,
   "s",
-  `   ${fmt(m.median / f.median)}x floor (target <= 3.0x)`,
+  `   ${fmt(m.median / f.median)}x floor (target <= 2.0x)`,
 );
 row(
   "systemd: boot-to-agent-ready",
   s,
   "s",
-  `   ${fmt(s.median / f.median)}x floor (target <= 8.0x)`,
+  `   ${fmt(s.median / f.median)}x floor (target <= 5.0x)`,
 );

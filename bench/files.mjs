@@ -70,7 +70,7 @@ try {
     "agent files.write host→guest",
     s.agentIn,
     "MiB/s",
-    `   ${fmt((100 * s.agentIn.median) / s.rawIn.median, 0)}% of raw (target >= 50%)`,
+    `   ${fmt((100 * s.agentIn.median) / s.rawIn.median, 0)}% of raw (target >= 60%)`,
   );
   row("raw guest→host", s.rawOut, "MiB/s");
   row(
