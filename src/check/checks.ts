@@ -1,6 +1,6 @@
 import { unitFileName, yesNo } from "../spec/normalize.js";
 import { parseMode, type Spec } from "../spec/schema.js";
-import { equals, norm, q, type Check, type Scalar } from "./check.js";
+import { equals, limitCheck, norm, q, type Check, type Scalar } from "./check.js";
 import { configChecks } from "./config-checks.js";
 
 export type { Check, CheckContext, CheckOutcome } from "./check.js";
@@ -160,24 +160,38 @@ export function planChecks(spec: Spec): Check[] {
 
   // Boot and idle limits.
   if (v?.boot?.agent_ready_ms !== undefined) {
-    const limit = v.boot.agent_ready_ms;
-    checks.push({
-      group: "boot",
-      name: "boot-to-agent-ready",
-      expected: `<= ${limit} ms`,
-      run: async (ctx) => ({ ok: ctx.bootMs <= limit, actual: `${Math.round(ctx.bootMs)} ms` }),
-    });
+    const o = {
+      limit: v.boot.agent_ready_ms,
+      tcgLimit: v.boot.tcg?.agent_ready_ms,
+      unit: " ms",
+      tcgKey: "validate.boot.tcg.agent_ready_ms",
+    };
+    checks.push(
+      limitCheck("boot", "boot-to-agent-ready", o, async (ctx) => ({
+        value: ctx.bootMs,
+        actual: `${Math.round(ctx.bootMs)} ms`,
+      })),
+    );
   }
   if (v?.boot?.all_services_ms !== undefined) {
-    const limit = v.boot.all_services_ms;
+    const o = {
+      limit: v.boot.all_services_ms,
+      tcgLimit: v.boot.tcg?.all_services_ms,
+      unit: " ms",
+      tcgKey: "validate.boot.tcg.all_services_ms",
+    };
+    checks.push(
+      limitCheck("boot", "boot-to-all-services", o, async (ctx) => ({
+        value: ctx.allServicesMs,
+        actual: `${Math.round(ctx.allServicesMs)} ms, ${ctx.systemState}`,
+      })),
+    );
+    // Whether every unit came up is not a matter of speed: judged on any accelerator.
     checks.push({
       group: "boot",
-      name: "boot-to-all-services",
-      expected: `<= ${limit} ms, running`,
-      run: async (ctx) => ({
-        ok: ctx.allServicesMs <= limit && ctx.systemState === "running",
-        actual: `${Math.round(ctx.allServicesMs)} ms, ${ctx.systemState}`,
-      }),
+      name: "system state",
+      expected: "running",
+      run: async (ctx) => ({ ok: ctx.systemState === "running", actual: ctx.systemState }),
     });
   }
   if (v?.rootfs_max_mib !== undefined) {
@@ -208,12 +222,14 @@ export function planChecks(spec: Spec): Check[] {
     });
   }
   if (v?.idle?.cpu_percent !== undefined) {
-    const limit = v.idle.cpu_percent;
-    checks.push({
-      group: "idle",
-      name: "CPU use over 10 s",
-      expected: `<= ${limit}%`,
-      async run(ctx) {
+    const o = {
+      limit: v.idle.cpu_percent,
+      tcgLimit: v.idle.tcg?.cpu_percent,
+      unit: "%",
+      tcgKey: "validate.idle.tcg.cpu_percent",
+    };
+    checks.push(
+      limitCheck("idle", "CPU use over 10 s", o, async (ctx) => {
         // After 5 s of quiet, over 10 s; `read` is a builtin, so the only process the
         // measurement adds is the sleep (a fork costs tens of ms under TCG).
         const r = await ctx.sh(
@@ -227,9 +243,9 @@ export function planChecks(spec: Spec): Check[] {
         const total = (x: number[]) => x.reduce((s, n) => s + n, 0);
         const idle = (x: number[]) => x[3]! + (x[4] ?? 0);
         const busy = 100 * (1 - (idle(b!) - idle(a!)) / (total(b!) - total(a!)));
-        return { ok: busy <= limit, actual: `${busy.toFixed(1)}%` };
-      },
-    });
+        return { value: busy, actual: `${busy.toFixed(1)}%` };
+      }),
+    );
   }
 
   // What the spec declares.

@@ -3,10 +3,10 @@ import type { CheckReport } from "./run.js";
 /** A fixed-width table: status, check, expected, actual. */
 export function formatTable(report: CheckReport): string[] {
   const rows = report.results.map((r) => [
-    r.ok ? "pass" : "FAIL",
+    r.skipped ? "skip" : r.ok ? "pass" : "FAIL",
     `${r.group}: ${r.name}`,
     r.expected,
-    r.actual,
+    r.skipped ? `${r.actual} (${r.skipped})` : r.actual,
   ]);
   const widths = [4, 0, 0].map((w, i) =>
     Math.min(48, Math.max(w, ...rows.map((r) => r[i]!.length))),
@@ -16,7 +16,7 @@ export function formatTable(report: CheckReport): string[] {
   return [
     line(["", "CHECK", "EXPECTED", "ACTUAL"]),
     ...rows.map(line),
-    `${report.name} ${report.version}: ${report.passed} passed, ${report.failed} failed (boot-to-agent-ready ${report.bootMs} ms, ${report.accel})`,
+    `${report.name} ${report.version}: ${report.passed} passed, ${report.failed} failed${report.skipped ? `, ${report.skipped} not judged (${report.accel.toUpperCase()}: the limits are for KVM)` : ""} (boot-to-agent-ready ${report.bootMs} ms, ${report.accel})`,
   ];
 }
 
@@ -30,13 +30,15 @@ const xml = (s: string) =>
 export function toJUnit(report: CheckReport): string {
   const cases = report.results.map((r) => {
     const head = `    <testcase classname="${xml(r.group)}" name="${xml(r.name)}">`;
+    if (r.skipped)
+      return `${head}\n      <skipped message="${xml(`${r.actual}: ${r.skipped}`)}"/>\n    </testcase>`;
     if (r.ok) return `${head}</testcase>`;
     return `${head}\n      <failure message="${xml(`expected ${r.expected}, got ${r.actual}`)}"/>\n    </testcase>`;
   });
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites tests="${report.results.length}" failures="${report.failed}">`,
-    `  <testsuite name="${xml(`plinth check ${report.name} ${report.version}`)}" tests="${report.results.length}" failures="${report.failed}">`,
+    `<testsuites tests="${report.results.length}" failures="${report.failed}" skipped="${report.skipped}">`,
+    `  <testsuite name="${xml(`plinth check ${report.name} ${report.version}`)}" tests="${report.results.length}" failures="${report.failed}" skipped="${report.skipped}">`,
     ...cases,
     "  </testsuite>",
     "</testsuites>",

@@ -376,6 +376,13 @@ export const ValidateSchema = z
           .positive()
           .optional()
           .describe("Max boot-to-all-services (systemd: the system is running)."),
+        tcg: z
+          .strictObject({
+            agent_ready_ms: z.number().int().positive().optional(),
+            all_services_ms: z.number().int().positive().optional(),
+          })
+          .optional()
+          .describe("Limits under TCG (emulation); without one a time limit is not judged there."),
       })
       .optional(),
     idle: z
@@ -386,6 +393,10 @@ export const ValidateSchema = z
           .positive()
           .optional()
           .describe("Max CPU use over a few idle seconds."),
+        tcg: z
+          .strictObject({ cpu_percent: z.number().positive().optional() })
+          .optional()
+          .describe("Limits under TCG; without one the CPU limit is not judged there."),
       })
       .optional(),
     commands: z

@@ -47,6 +47,7 @@ describe("planChecks", () => {
       rootfsBytes: 1,
       allServicesMs: 300,
       systemState: "running",
+      accel: "kvm",
       sh: async (cmd) => ({ exitCode: 0, stdout: outputs[cmd] ?? "", stderr: "" }),
     };
     const byName = Object.fromEntries(
@@ -55,6 +56,29 @@ describe("planChecks", () => {
     expect(byName["sshd PasswordAuthentication"]).toEqual({ ok: false, actual: "yes" });
     expect(byName["port 22"]).toEqual({ ok: true, actual: "listening" });
     expect(byName["boot-to-agent-ready"]).toEqual({ ok: false, actual: "250 ms" });
+  });
+
+  it("judges a time limit on the accelerator it is for: under TCG only with a TCG limit", async () => {
+    const timed = (boot: object) =>
+      planChecks(SpecSchema.parse({ ...spec, validate: { boot } })).find(
+        (c) => c.name === "boot-to-agent-ready",
+      )!;
+    const ctx = (accel: "kvm" | "tcg") =>
+      ({ bootMs: 31_600, accel, sh: async () => ({}) }) as unknown as CheckContext;
+    const kvmOnly = timed({ agent_ready_ms: 30_000 });
+    expect(await kvmOnly.run(ctx("kvm"))).toEqual({ ok: false, actual: "31600 ms" });
+    expect(await kvmOnly.run(ctx("tcg"))).toEqual({
+      ok: true,
+      actual: "31600 ms",
+      skipped:
+        "not judged (TCG): the limit is for KVM; set validate.boot.tcg.agent_ready_ms to judge it under TCG",
+    });
+    const both = timed({ agent_ready_ms: 30_000, tcg: { agent_ready_ms: 30_000 } });
+    expect(both.expected).toBe("<= 30000 ms, TCG <= 30000 ms");
+    expect(await both.run(ctx("tcg"))).toEqual({ ok: false, actual: "31600 ms" });
+    expect(
+      await timed({ agent_ready_ms: 1, tcg: { agent_ready_ms: 40_000 } }).run(ctx("tcg")),
+    ).toEqual({ ok: true, actual: "31600 ms" });
   });
 });
 
@@ -67,6 +91,7 @@ describe("reports", () => {
     bootMs: 5000,
     passed: 1,
     failed: 1,
+    skipped: 1,
     results: [
       {
         group: "ssh",
@@ -82,20 +107,32 @@ describe("reports", () => {
         expected: "exit 0",
         actual: "exit 0: <&>",
       },
+      {
+        group: "boot",
+        name: "boot-to-agent-ready",
+        ok: true,
+        expected: "<= 30000 ms",
+        actual: "31600 ms",
+        skipped: "not judged (TCG)",
+      },
     ],
   };
 
   it("prints a table with pass/fail, expected and actual", () => {
     const lines = formatTable(report);
     expect(lines[1]).toMatch(/^FAIL {2}ssh: sshd PasswordAuthentication +no +yes$/);
+    expect(lines[3]).toMatch(
+      /^skip {2}boot: boot-to-agent-ready +<= 30000 ms +31600 ms \(not judged \(TCG\)\)$/,
+    );
     expect(lines.at(-1)).toBe(
-      "t 1.0.0-20260101-nogit: 1 passed, 1 failed (boot-to-agent-ready 5000 ms, tcg)",
+      "t 1.0.0-20260101-nogit: 1 passed, 1 failed, 1 not judged (TCG: the limits are for KVM) (boot-to-agent-ready 5000 ms, tcg)",
     );
   });
 
   it("writes escaped JUnit XML with one testcase per check", () => {
     const x = toJUnit(report);
-    expect(x).toContain('<testsuites tests="2" failures="1">');
+    expect(x).toContain('<testsuites tests="3" failures="1" skipped="1">');
+    expect(x).toContain('<skipped message="31600 ms: not judged (TCG)"/>');
     expect(x).toContain('<failure message="expected no, got yes"/>');
     expect(x).toContain('name="echo &apos;&lt;&amp;&gt;&apos;"');
   });
@@ -122,6 +159,7 @@ describe("reports", () => {
       rootfsBytes: 1,
       allServicesMs: 1,
       systemState: "running",
+      accel: "kvm",
       sh: async (cmd) => {
         const path = /'([^']+)'$/.exec(cmd)?.[1] ?? "";
         return stat[path]

@@ -19,7 +19,7 @@ function spec(name: string, passwordAuthentication: boolean): string {
       "sysctl: { vm.swappiness: 13 }",
       "firewall: { allow: [{ port: 22 }, { port: '3000:3999' }] }",
       "validate:",
-      "  boot: { agent_ready_ms: 120000 }",
+      "  boot: { agent_ready_ms: 120000, tcg: { agent_ready_ms: 120000 } }",
       "  idle: { memory_mib: 512 }",
       "  commands: [/usr/lib/plinth/plinth-agent --version, { run: 'cat /etc/os-release', expect: bookworm }]",
       "  sshd: { PasswordAuthentication: no }",
