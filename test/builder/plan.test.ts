@@ -1,9 +1,10 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { planBuild } from "../../src/builder/plan.js";
+import { readAgentBinary } from "../../src/builder/customize/agent.js";
 import { mmdebstrapArgv } from "../../src/builder/bootstrap/mmdebstrap.js";
 import { defaultMirror, hostAptSources } from "../../src/builder/bootstrap/mirror.js";
-import { UnsupportedError } from "../../src/errors.js";
+import { UnsupportedError, UserError } from "../../src/errors.js";
 import { loadSpec } from "../../src/spec/load.js";
 import { tempFiles } from "../helpers.js";
 
@@ -172,5 +173,19 @@ describe("host apt sources", () => {
     ).toBe("http://deb.example/debian");
     expect(defaultMirror("debian", [])).toBe("http://deb.debian.org/debian");
     expect(defaultMirror("ubuntu", sources)).toBe("http://archive.ubuntu.com/ubuntu");
+  });
+
+  it("says how to build the agent when its binary is missing (a user error)", () => {
+    let error: unknown;
+    try {
+      readAgentBinary("riscv64");
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(UserError);
+    expect(error).toMatchObject({
+      code: "AGENT_MISSING",
+      hint: expect.stringMatching(/npm run build/),
+    });
   });
 });

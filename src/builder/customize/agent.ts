@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { packageRoot } from "../../paths.js";
-import { BuildError } from "../../errors.js";
+import { UserError } from "../../errors.js";
 import type { Spec } from "../../spec/schema.js";
 import { AGENT_PATH } from "../../contract.js";
 import type { Rootfs } from "./rootfs.js";
@@ -38,10 +38,9 @@ export function agentBinaryPath(arch: string): string {
 export function readAgentBinary(arch: string): Buffer {
   const p = agentBinaryPath(arch);
   if (!existsSync(p))
-    throw new BuildError(
-      "customize",
-      `the guest agent ${p} is missing; run \`npm run build\` (it needs Go: \`plinth doctor --fix\` installs it).`,
-    );
+    throw new UserError("AGENT_MISSING", `The guest agent ${p} has not been built.`, {
+      hint: "Run `npm run build` in this plinth checkout (it needs Go: `plinth doctor --fix` installs it).",
+    });
   return readFileSync(p);
 }
 
