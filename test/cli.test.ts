@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { cli, tempFiles } from "./helpers.js";
+import { cli, keptVm, tempFiles } from "./helpers.js";
 
 describe("plinth CLI", () => {
   it("validate: a good spec passes", async () => {
@@ -66,22 +66,7 @@ describe("plinth CLI", () => {
     /** A PLINTH_HOME holding VM "old": stopped by plinth, its state kept (console log too). */
     const homeWithKeptVm = () => {
       const home = tempFiles({});
-      const dir = path.join(home, "vms", "old");
-      mkdirSync(dir, { recursive: true });
-      const config = {
-        name: "old",
-        image: path.join(home, "images", "minimal", "0.1.0"),
-        imageName: "minimal",
-        imageVersion: "0.1.0",
-        accel: "tcg",
-        memMiB: 1024,
-        cpus: 1,
-        detached: true,
-        created: new Date().toISOString(),
-        status: "exited",
-      };
-      writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
-      writeFileSync(path.join(dir, "console.log"), "booting\r\nplinth-init: starting agent\r\n");
+      const dir = keptVm(home, "old", "booting\r\nplinth-init: starting agent\r\n");
       return { home, dir };
     };
     const lastJson = <T>(stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!) as T;

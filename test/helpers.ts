@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -67,4 +67,25 @@ export function fakeMetadata(fields: { name: string; version: string; buildHash:
     spec: {},
     ...fields,
   };
+}
+
+/** `$home/vms/<name>/`: a VM plinth stopped with its state kept (no QEMU behind it). */
+export function keptVm(home: string, name: string, consoleLog: string): string {
+  const dir = path.join(home, "vms", name);
+  mkdirSync(dir, { recursive: true });
+  const config = {
+    name,
+    image: path.join(home, "images", "minimal", "0.1.0"),
+    imageName: "minimal",
+    imageVersion: "0.1.0",
+    accel: "tcg",
+    memMiB: 1024,
+    cpus: 1,
+    detached: true,
+    created: "2026-12-02T00:00:00.000Z",
+    status: "exited",
+  };
+  writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+  writeFileSync(path.join(dir, "console.log"), consoleLog);
+  return dir;
 }

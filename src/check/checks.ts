@@ -1,6 +1,14 @@
 import { unitFileName, yesNo } from "../spec/normalize.js";
 import { parseMode, type Spec } from "../spec/schema.js";
-import { equals, limitCheck, norm, q, type Check, type Scalar } from "./check.js";
+import {
+  equals,
+  limitCheck,
+  norm,
+  q,
+  type Check,
+  type CheckContext,
+  type Scalar,
+} from "./check.js";
 import { configChecks } from "./config-checks.js";
 
 export type { Check, CheckContext, CheckOutcome } from "./check.js";
@@ -159,33 +167,27 @@ export function planChecks(spec: Spec): Check[] {
   const systemd = spec.init === "systemd";
 
   // Boot and idle limits.
-  if (v?.boot?.agent_ready_ms !== undefined) {
+  const bootTimes = [
+    ["agent_ready_ms", "boot-to-agent-ready", (c: CheckContext) => [c.bootMs, ""]],
+    ["all_services_ms", "boot-to-all-services", (c) => [c.allServicesMs, `, ${c.systemState}`]],
+  ] as const satisfies readonly [string, string, (c: CheckContext) => [number, string]][];
+  for (const [key, name, measure] of bootTimes) {
+    const limit = v?.boot?.[key];
+    if (limit === undefined) continue;
     const o = {
-      limit: v.boot.agent_ready_ms,
-      tcgLimit: v.boot.tcg?.agent_ready_ms,
+      limit,
+      tcgLimit: v?.boot?.tcg?.[key],
       unit: " ms",
-      tcgKey: "validate.boot.tcg.agent_ready_ms",
+      tcgKey: `validate.boot.tcg.${key}`,
     };
     checks.push(
-      limitCheck("boot", "boot-to-agent-ready", o, async (ctx) => ({
-        value: ctx.bootMs,
-        actual: `${Math.round(ctx.bootMs)} ms`,
-      })),
+      limitCheck("boot", name, o, async (ctx) => {
+        const [ms, more] = measure(ctx);
+        return { value: ms, actual: `${Math.round(ms)} ms${more}` };
+      }),
     );
   }
   if (v?.boot?.all_services_ms !== undefined) {
-    const o = {
-      limit: v.boot.all_services_ms,
-      tcgLimit: v.boot.tcg?.all_services_ms,
-      unit: " ms",
-      tcgKey: "validate.boot.tcg.all_services_ms",
-    };
-    checks.push(
-      limitCheck("boot", "boot-to-all-services", o, async (ctx) => ({
-        value: ctx.allServicesMs,
-        actual: `${Math.round(ctx.allServicesMs)} ms, ${ctx.systemState}`,
-      })),
-    );
     // Whether every unit came up is not a matter of speed: judged on any accelerator.
     checks.push({
       group: "boot",

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { readdirSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { NotFoundError, UserError } from "../../src/errors.js";
@@ -10,7 +10,7 @@ import {
   sandboxInfo,
   sandboxLogPath,
 } from "../../src/sdk/index.js";
-import { tempFiles } from "../helpers.js";
+import { keptVm as keptVmIn, tempFiles } from "../helpers.js";
 
 let home: string;
 const saved = process.env.PLINTH_HOME;
@@ -24,27 +24,7 @@ afterEach(() => {
 });
 
 /** State of a VM plinth stopped with its state kept (no QEMU behind it). */
-function keptVm(name: string): string {
-  const dir = path.join(home, "vms", name);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, "config.json"),
-    JSON.stringify({
-      name,
-      image: path.join(home, "images", "minimal", "0.1.0"),
-      imageName: "minimal",
-      imageVersion: "0.1.0",
-      accel: "tcg",
-      memMiB: 1024,
-      cpus: 1,
-      detached: false,
-      created: "2025-01-01T00:00:00.000Z",
-      status: "exited",
-    }),
-  );
-  writeFileSync(path.join(dir, "console.log"), "hello\n");
-  return dir;
-}
+const keptVm = (name: string) => keptVmIn(home, name, "hello\n");
 
 describe("sandboxes on disk", () => {
   it("lists kept sandboxes only with all, and describes one", async () => {
