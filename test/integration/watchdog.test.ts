@@ -19,10 +19,12 @@ describe.skipIf(!!skip)("boot watchdog", () => {
 
   it("kills and retries a guest whose console goes silent, reports each retry, then gives up cleanly", async () => {
     const events: PlinthEvent[] = [];
-    // A silence limit no boot can meet stands in for a stalled guest.
+    // A root disk that never appears stalls the guest: the initramfs waits for it, silent,
+    // for 5 s (a later root= on the command line wins).
     const err = await Machine.start({
       image,
-      silenceMs: 1,
+      append: "root=/dev/vdz",
+      silenceMs: 1000,
       retries: 1,
       onEvent: (e) => events.push(e),
     }).catch((e: unknown) => e);
