@@ -36,7 +36,9 @@ describe.skipIf(!!skip)("plinth check", () => {
     const r = await cli(["check", spec("ok", false), "--junit", junit], env);
     expect(r.stdout).toMatch(/ok 0\.1\.0-\S+: \d+ passed, 0 failed/);
     expect(r.exitCode, r.stdout).toBe(0);
-    expect(readFileSync(junit, "utf8")).toMatch(/<testsuites tests="\d+" failures="0" skipped="0">/);
+    expect(readFileSync(junit, "utf8")).toMatch(
+      /<testsuites tests="\d+" failures="0" skipped="0">/,
+    );
   }, 300_000);
 
   it("fails, with a clear line, when validate: contradicts the spec", async () => {
