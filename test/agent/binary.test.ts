@@ -7,6 +7,7 @@ import { Duplex } from "node:stream";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentClient } from "../../src/agent/client/index.js";
+import { AGENT_PORT, GUEST_CONFIG } from "../../src/contract.js";
 import { GO_AGENT, until } from "./harness.js";
 
 // The Go agent binary as the guest runs it: its command line, stdio, and a character
@@ -52,6 +53,13 @@ describe.skipIf(!run)("Go agent binary (skipped: not built, run scripts/build-ag
     expect(bytes.includes(Buffer.from("/lib64/ld-linux"))).toBe(false);
     expect(bytes.length).toBeLessThanOrEqual(6 * 1024 * 1024);
     expect((await execa(GO_AGENT, ["--version"])).stdout).toBe(VERSION);
+  });
+
+  it("uses the image contract's port name and paths (written once in TS, once in Go)", async () => {
+    const help = (await execa(GO_AGENT, ["--help"], { reject: false })).stderr;
+    expect(help).toContain(`/dev/virtio-ports/${AGENT_PORT}`);
+    const bytes = readFileSync(GO_AGENT).toString("latin1");
+    expect(bytes).toContain(GUEST_CONFIG);
   });
 
   it("refuses conflicting or unknown options with exit code 2", async () => {
