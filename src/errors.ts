@@ -150,7 +150,8 @@ export function errorToJSON(error: PlinthError): Record<string, unknown> {
  */
 export function errorFromJSON(json: Record<string, unknown>): PlinthError {
   const name = typeof json.name === "string" ? json.name : "PlinthError";
-  const Class = CLASSES[name] ?? (json.user === true ? UserError : PlinthError);
+  const known = Object.hasOwn(CLASSES, name) ? CLASSES[name] : undefined;
+  const Class = known ?? (json.user === true ? UserError : PlinthError);
   const fields = { ...json };
   delete fields.user;
   const error = Object.assign(Object.create(Class.prototype) as PlinthError, fields);

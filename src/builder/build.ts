@@ -173,7 +173,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       await writeMetadata(out, meta);
       return meta;
     });
-    await replaceDir(out, dest);
+    await replaceDir(out, dest, { force: options.force });
     return { imageDir: dest, metadata, plan };
   } finally {
     // Both were made by this build (mkdtemp): nothing else is ever removed here.

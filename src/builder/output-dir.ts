@@ -1,40 +1,67 @@
-import { lstatSync, readdirSync } from "node:fs";
+import { lstatSync, readdirSync, realpathSync } from "node:fs";
 import { chmod, mkdtemp, rename, rm, rmdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import lockfile from "proper-lockfile";
 import { UserError } from "../errors.js";
 import { METADATA, readMetadata } from "../image/metadata.js";
+import { isValidName } from "../names.js";
 import { cacheDir, plinthHome } from "../paths.js";
+
+const refused = (dest: string, why: string, hint: string) =>
+  new UserError("OUTPUT_REFUSED", `Refusing to build into ${dest}: ${why}.`, { hint });
+
+/** `p` with every existing ancestor's symlinks resolved (the real place a rename lands). */
+function real(p: string): string {
+  const abs = path.resolve(p);
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = path.dirname(abs);
+    return parent === abs ? abs : path.join(real(parent), path.basename(abs));
+  }
+}
 
 /**
  * Where a build may land. A new path, an empty directory or an earlier image directory
  * (its metadata.json parses) is fine; a directory holding anything else is refused unless
- * `force`. Some directories are refused even then: `/`, and any directory that holds the
- * store, the cache, the home or working directory, or the spec itself.
+ * `force`. Some are refused even then: `/`, any directory that holds the store, the cache,
+ * the home or working directory, or the spec; and anything inside the store or the cache
+ * but an image slot (`images/<name>/<slot>`). Paths are compared after resolving symlinks.
  */
 export async function checkOutputDir(
   dest: string,
   o: { force?: boolean; specFile: string },
 ): Promise<void> {
-  const refuse = (why: string, hint: string) => {
-    throw new UserError("OUTPUT_REFUSED", `Refusing to build into ${dest}: ${why}.`, { hint });
-  };
-  const precious = [plinthHome(), cacheDir(), os.homedir(), process.cwd(), o.specFile];
-  const holds = precious.find((p) => p === dest || p.startsWith(dest + path.sep));
-  if (dest === path.parse(dest).root || holds)
-    refuse(`it holds ${holds ?? "everything"}`, "Pass a new or empty directory with -o.");
+  const to = real(dest);
+  const [home, cache] = [real(plinthHome()), real(cacheDir())];
+  const precious = [home, cache, os.homedir(), process.cwd(), o.specFile].map(real);
+  const holds = precious.find((p) => p === to || p.startsWith(to + path.sep));
+  if (to === path.parse(to).root || holds)
+    throw refused(dest, `it holds ${holds ?? "everything"}`, "Pass a new or empty directory.");
+  const inStore = path.relative(home, to).split(path.sep);
+  const slot = inStore.length === 3 && inStore[0] === "images" && isValidName(inStore[1]!);
+  if ((!inStore[0]!.startsWith("..") && !slot) || !path.relative(cache, to).startsWith(".."))
+    throw refused(dest, "it is inside plinth's store or cache", "Pass a directory outside them.");
+  await checkContents(dest, !!o.force);
+}
+
+/** What is at `dest` now may be replaced: nothing, an empty dir, an image dir, or (force) any dir. */
+async function checkContents(dest: string, force: boolean): Promise<void> {
   const st = lstatOrUndefined(dest);
   if (!st) return;
-  if (st.isSymbolicLink()) refuse("it is a symbolic link", "Pass the directory it points to.");
-  if (!st.isDirectory()) refuse("it is not a directory", "Pass a new or empty directory with -o.");
-  if (readdirSync(dest).length === 0 || o.force) return;
+  if (st.isSymbolicLink())
+    throw refused(dest, "it is a symbolic link", "Pass the directory it points to.");
+  if (!st.isDirectory())
+    throw refused(dest, "it is not a directory", "Pass a new or empty directory with -o.");
+  if (readdirSync(dest).length === 0 || force) return;
   const image = await readMetadata(dest).then(
     () => true,
     () => false,
   );
   if (!image)
-    refuse(
+    throw refused(
+      dest,
       `it is not empty and holds no plinth image (${METADATA})`,
       "Pass a new or empty directory, or add --force to replace it.",
     );
@@ -56,11 +83,15 @@ export async function tempBeside(dest: string): Promise<string> {
 }
 
 /**
- * Rename `from` onto `to`, replacing what checkOutputDir accepted there, with no moment
- * where neither exists as a whole; under a lock beside `to`, so two builds of the same
- * slot take turns.
+ * Rename `from` onto `to`, replacing what is there, under a lock beside `to` so two
+ * builds of the same slot take turns. What is there is checked again under the lock (it
+ * may have appeared during the build): only what checkOutputDir accepts is replaced.
  */
-export async function replaceDir(from: string, to: string): Promise<void> {
+export async function replaceDir(
+  from: string,
+  to: string,
+  o: { force?: boolean } = {},
+): Promise<void> {
   const release = await lockfile.lock(to, {
     realpath: false,
     lockfilePath: path.join(path.dirname(to), `.${path.basename(to)}.lock`),
@@ -68,6 +99,7 @@ export async function replaceDir(from: string, to: string): Promise<void> {
     stale: 30_000,
   });
   try {
+    await checkContents(to, !!o.force);
     if (!lstatOrUndefined(to)) return await rename(from, to);
     if (readdirSync(to).length === 0) {
       await rmdir(to);

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
@@ -70,7 +70,13 @@ export function readVm(name: string): VmConfig {
   const hint = "See `plinth ps` for the running VMs.";
   const { config } = vmPaths(name);
   if (!existsSync(config)) throw new NotFoundError(`No VM named "${name}".`, hint);
-  return readStateFile(config, VmConfigSchema, `state of VM "${name}"`, { hint });
+  const cfg = readStateFile(config, VmConfigSchema, `state of VM "${name}"`, { hint });
+  // Paths come from the dir's name, stop and remove from the file's: they must agree.
+  if (cfg.name !== name)
+    throw new UserError("STATE_CORRUPT", `${config} names another VM ("${cfg.name}").`, {
+      hint: "Remove that directory by hand if it is not a VM's.",
+    });
+  return cfg;
 }
 
 export async function writeVm(cfg: VmConfig): Promise<void> {
@@ -94,7 +100,8 @@ export async function listVms(all = false): Promise<(VmConfig & { running: boole
     try {
       cfg = readVm(name);
     } catch {
-      await removeVm(name);
+      // No state yet is a start in progress, unless its claimer died; corrupt state is stale.
+      if (existsSync(vmPaths(name).config) || !claimedByLiveProcess(name)) await removeVm(name);
       continue;
     }
     if (isAlive(cfg.pid)) out.push({ ...cfg, running: true });
@@ -111,7 +118,7 @@ export async function claimVm(name: string): Promise<VmPaths> {
   await mkdir(vmsDir(), { recursive: true });
   if (existsSync(p.dir)) {
     const cfg = existsSync(p.config) ? tryReadVm(name) : undefined;
-    if (cfg && isAlive(cfg.pid))
+    if ((cfg && isAlive(cfg.pid)) || (!cfg && claimedByLiveProcess(name)))
       throw new UserError("VM_EXISTS", `A VM named "${name}" is already running.`, {
         hint: "Pick another --name or stop it with `plinth stop`.",
       });
@@ -122,7 +129,23 @@ export async function claimVm(name: string): Promise<VmPaths> {
       });
   }
   await mkdir(p.dir);
+  // Until config.json exists (QEMU started), this says the dir is taken, and by whom.
+  await writeFile(path.join(p.dir, CLAIM), `${process.pid}\n`);
   return p;
+}
+
+const CLAIM = "claim.pid";
+
+/** A VM dir without state yet whose claiming plinth process is still alive: starting. */
+function claimedByLiveProcess(name: string): boolean {
+  try {
+    const pid = Number(readFileSync(path.join(vmPaths(name).dir, CLAIM), "utf8"));
+    if (!pid || pid === process.pid) return pid === process.pid;
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function tryReadVm(name: string): VmConfig | undefined {
@@ -135,7 +158,7 @@ function tryReadVm(name: string): VmConfig | undefined {
 
 /** Files plinth puts in a VM dir; removing a VM removes these and nothing else. */
 const VM_FILES =
-  /^(config\.json|qmp\.sock|agent\.sock|console\.sock|console\.log|overlay\.qcow2|qemu\.log|port-[A-Za-z0-9._-]+\.sock|config\.json\.\d+\.tmp)$/;
+  /^(config\.json|qmp\.sock|agent\.sock|console\.sock|console\.log|overlay\.qcow2|qemu\.log|claim\.pid|port-[A-Za-z0-9._-]+\.sock|config\.json\.\d+\.tmp)$/;
 
 /**
  * Remove a VM's state: the files plinth made in its dir, then the dir if that left it
@@ -143,8 +166,21 @@ const VM_FILES =
  */
 export async function removeVm(name: string): Promise<void> {
   const { dir } = vmPaths(name);
+  // A link in vms/ is not a dir plinth made: its target's files are not plinth's to remove.
+  if (lstatOrUndefined(dir)?.isSymbolicLink())
+    throw new UserError("VM_DIR_FOREIGN", `${dir} is a symbolic link, not plinth's VM state.`, {
+      hint: "Remove the link by hand.",
+    });
   const entries = await readdir(dir).catch(() => undefined);
   if (!entries) return;
   for (const e of entries) if (VM_FILES.test(e)) await rm(inside(dir, e), { force: true });
   await rmdir(dir).catch(() => undefined);
+}
+
+function lstatOrUndefined(p: string) {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }

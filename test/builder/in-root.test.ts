@@ -6,7 +6,7 @@ import {
   readFileSync,
   readlinkSync,
 } from "node:fs";
-import { symlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
@@ -112,5 +112,27 @@ describe.skipIf(!!chrootReason)("run steps and the image's resolv.conf", () => {
       steps("rm -f /etc/resolv.conf; echo x > /etc/resolv.conf"),
     );
     expect(existsSync(path.join(bare, "etc/resolv.conf"))).toBe(false);
+  });
+
+  it("lends policy-rc.d too: the image's own (here a symlink) comes back untouched", async () => {
+    const root = busyboxTree("/nonexistent");
+    writeFileSync(path.join(root, "usr/lib/real-policy"), "REAL\n");
+    symlinkSync("/usr/lib/real-policy", path.join(root, "usr/sbin/policy-rc.d"));
+    await applyRunSteps(new Rootfs(root), steps("cat /usr/sbin/policy-rc.d"));
+    expect(readlinkSync(path.join(root, "usr/sbin/policy-rc.d"))).toBe("/usr/lib/real-policy");
+    expect(readFileSync(path.join(root, "usr/lib/real-policy"), "utf8")).toBe("REAL\n");
+  });
+
+  it("restores resolv.conf even when a step leaves a directory there, and keeps nothing of its own", async () => {
+    const root = busyboxTree("/nonexistent");
+    writeFileSync(path.join(root, "etc/resolv.conf"), "nameserver 192.0.2.1\n");
+    await applyRunSteps(
+      new Rootfs(root),
+      steps("rm -f /etc/resolv.conf; mkdir /etc/resolv.conf; echo x > /etc/resolv.conf/y"),
+    );
+    expect(readFileSync(path.join(root, "etc/resolv.conf"), "utf8")).toBe("nameserver 192.0.2.1\n");
+    const lent = readdirSync(path.dirname(root)).filter((f) => f.startsWith(".plinth-lent-"));
+    expect(lent).toEqual([]);
+    expect(readdirSync(root).filter((f) => f.startsWith("."))).toEqual([]);
   });
 });

@@ -1,9 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkOutputDir, replaceDir, tempBeside } from "../../src/builder/output-dir.js";
 import { UserError } from "../../src/errors.js";
-import { cli, ROOT, tempFiles } from "../helpers.js";
+import { cli, fakeMetadata, ROOT, tempFiles } from "../helpers.js";
 
 const specFile = path.join(ROOT, "examples/minimal.yaml");
 
@@ -31,11 +31,46 @@ describe("build output directories", () => {
     );
   });
 
+  it("refuses, even with --force, the store's own dirs and a protected dir reached through a link", async () => {
+    const saved = process.env.PLINTH_HOME;
+    const home = tempFiles({});
+    process.env.PLINTH_HOME = home;
+    try {
+      for (const dest of ["images", "vms", "images/demo", "vms/dev"].map((d) => path.join(home, d)))
+        await expect(checkOutputDir(dest, { specFile, force: true })).rejects.toThrow(
+          /inside plinth's store/,
+        );
+      await expect(
+        checkOutputDir(path.join(home, "images/demo/0.1.0+abc"), { specFile }),
+      ).resolves.toBeUndefined();
+      const link = path.join(tempFiles({}), "link");
+      symlinkSync(path.dirname(home), link);
+      await expect(
+        checkOutputDir(path.join(link, path.basename(home)), { specFile, force: true }),
+      ).rejects.toThrow(/it holds/);
+    } finally {
+      if (saved === undefined) delete process.env.PLINTH_HOME;
+      else process.env.PLINTH_HOME = saved;
+    }
+  });
+
+  it("checks again at the end: files that appeared during the build are not replaced", async () => {
+    const dest = path.join(tempFiles({}), "out");
+    await checkOutputDir(dest, { specFile }); // new: fine at the start
+    const tmp = await tempBeside(dest);
+    mkdirSync(dest);
+    writeFileSync(path.join(dest, "notes"), "mine"); // written while the build ran
+    await expect(replaceDir(tmp, dest)).rejects.toThrow(/not empty and holds no plinth image/);
+    expect(readFileSync(path.join(dest, "notes"), "utf8")).toBe("mine");
+  });
+
   it("replaces an image dir whole, from a temp dir beside it", async () => {
     const parent = tempFiles({});
     const dest = path.join(parent, "img");
     mkdirSync(dest);
     writeFileSync(path.join(dest, "old"), "1");
+    const meta = fakeMetadata({ name: "img", version: "0.1.0", buildHash: "a".repeat(64) });
+    writeFileSync(path.join(dest, "metadata.json"), JSON.stringify(meta));
     const tmp = await tempBeside(dest);
     writeFileSync(path.join(tmp, "new"), "2");
     await replaceDir(tmp, dest);

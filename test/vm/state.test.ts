@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { UserError } from "../../src/errors.js";
@@ -51,6 +51,26 @@ describe("VM state never reaches outside $PLINTH_HOME/vms", () => {
     expect(existsSync(path.join(vmsDir(), "Not A VM"))).toBe(true);
   });
 
+  it("a VM still starting (claimed, no config yet) is neither stale nor claimable twice", async () => {
+    const p = await claimVm("booting");
+    expect(await listVms(true)).toEqual([]);
+    expect(existsSync(p.dir)).toBe(true); // not taken for stale state
+    await expect(claimVm("booting")).rejects.toThrow(/already running/);
+    // A claim whose process is gone is stale: the name can be taken again.
+    writeFileSync(path.join(p.dir, "claim.pid"), "999999999\n");
+    await expect(claimVm("booting")).resolves.toMatchObject({ dir: p.dir });
+  });
+
+  it("refuses a state file that names another VM, and a VM dir that is a link", async () => {
+    const p = await claimVm("foo");
+    writeFileSync(p.config, JSON.stringify({ ...(await keptConfig("bar")) }));
+    expect(() => readVm("foo")).toThrow(/names another VM \("bar"\)/);
+    const elsewhere = tempFiles({ "config.json": "{}", "notes.txt": "x" });
+    symlinkSync(elsewhere, path.join(vmsDir(), "linked"));
+    await expect(removeVm("linked")).rejects.toThrow(/symbolic link/);
+    expect(readdirSync(elsewhere).sort()).toEqual(["config.json", "notes.txt"]);
+  });
+
   it("the CLI says so with exit 2", async () => {
     for (const args of [
       ["exec", "..", "--", "true"],
@@ -64,3 +84,19 @@ describe("VM state never reaches outside $PLINTH_HOME/vms", () => {
     expect(existsSync(path.join(home, "images", "demo", "keep"))).toBe(true);
   });
 });
+
+/** A valid config.json body of a VM plinth stopped and kept. */
+async function keptConfig(name: string) {
+  return {
+    name,
+    image: "/nonexistent",
+    imageName: "minimal",
+    imageVersion: "0.1.0",
+    accel: "tcg",
+    memMiB: 1024,
+    cpus: 1,
+    detached: false,
+    created: "2026-12-02T00:00:00.000Z",
+    status: "exited",
+  };
+}
