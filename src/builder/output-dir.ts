@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, realpathSync } from "node:fs";
+import { readdirSync, realpathSync } from "node:fs";
 import { chmod, mkdtemp, rename, rm, rmdir } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -7,6 +7,7 @@ import { UserError } from "../errors.js";
 import { METADATA, readMetadata } from "../image/metadata.js";
 import { isValidName } from "../names.js";
 import { cacheDir, plinthHome } from "../paths.js";
+import { lstatOrUndefined } from "../util/safe-path.js";
 
 const refused = (dest: string, why: string, hint: string) =>
   new UserError("OUTPUT_REFUSED", `Refusing to build into ${dest}: ${why}.`, { hint });
@@ -65,14 +66,6 @@ async function checkContents(dest: string, force: boolean): Promise<void> {
       `it is not empty and holds no plinth image (${METADATA})`,
       "Pass a new or empty directory, or add --force to replace it.",
     );
-}
-
-function lstatOrUndefined(p: string) {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
 }
 
 /** A fresh temp directory beside `dest` (same filesystem: the final rename is atomic). */

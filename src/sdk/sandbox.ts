@@ -3,7 +3,6 @@ import type { AgentClient, AgentInfo, ExecOptions, ExecResult } from "../agent/c
 import { noEvents, type EventSink } from "../events.js";
 import type { Accel, AccelRequest } from "../vm/accel.js";
 import { Machine } from "../vm/machine.js";
-import { NoAgentError } from "../errors.js";
 import { SandboxFiles } from "./files.js";
 import { SandboxPty, type PtyOptions } from "./pty.js";
 import { removeSandbox } from "./sandboxes.js";
@@ -235,11 +234,8 @@ export class Sandbox {
     await this.machine.disconnect();
   }
 
+  /** The agent client, connected once; Machine.agent() rejects with NoAgentError without one. */
   private agent(): Promise<AgentClient> {
-    if (!this.hasAgent)
-      return Promise.reject(
-        new NoAgentError(`Sandbox "${this.name}"`, `${this.image.name} ${this.image.version}`),
-      );
     this.client ??= this.machine.agent().catch((error: unknown) => {
       this.client = undefined;
       throw error;

@@ -28,8 +28,11 @@ interface Slot {
   mtimeMs: number;
 }
 
-/** Every readable image of `name` (or all names) in the store, highest version first, then newest. */
-export async function listSlots(name?: string): Promise<Slot[]> {
+/**
+ * Every readable image of `name` (or all names) in the store, highest version first, then
+ * newest; with `buildHash`, only the slots named for it (the others are not even read).
+ */
+export async function listSlots(name?: string, buildHash?: string): Promise<Slot[]> {
   const root = imagesDir();
   if (!existsSync(root)) return [];
   const names = name ? [checkName("image", name)] : readdirSync(root).filter(isValidName);
@@ -37,7 +40,9 @@ export async function listSlots(name?: string): Promise<Slot[]> {
   for (const n of names) {
     const d = path.join(root, n);
     if (!existsSync(d)) continue;
+    const suffix = buildHash && `+${buildHash.slice(0, 12)}`;
     for (const v of readdirSync(d)) {
+      if (suffix && !v.endsWith(suffix)) continue;
       const dir = path.join(d, v);
       const file = path.join(dir, METADATA);
       if (!existsSync(file)) continue;
@@ -55,7 +60,7 @@ export async function findByBuildHash(
   name: string,
   buildHash: string,
 ): Promise<string | undefined> {
-  return (await listSlots(name)).find((s) => s.meta.buildHash === buildHash)?.dir;
+  return (await listSlots(name, buildHash)).find((s) => s.meta.buildHash === buildHash)?.dir;
 }
 
 function compareVersions(a: string, b: string): number {

@@ -1,3 +1,4 @@
+import { lstatSync, type Stats } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { PlinthError } from "../errors.js";
@@ -15,4 +16,13 @@ export function inside(root: string, p: string): string {
 /** Remove a file or tree that must lie inside `root`; anything else is refused before rm runs. */
 export async function removeInside(root: string, p: string): Promise<void> {
   await rm(inside(root, p), { recursive: true, force: true });
+}
+
+/** lstat, or undefined when nothing is there. */
+export function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }

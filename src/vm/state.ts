@@ -1,11 +1,11 @@
-import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, readdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { NotFoundError, UserError } from "../errors.js";
 import { checkName, isValidName } from "../names.js";
 import { plinthHome } from "../paths.js";
-import { inside } from "../util/safe-path.js";
+import { inside, lstatOrUndefined } from "../util/safe-path.js";
 import { readStateFile } from "../util/state-file.js";
 
 /** What `plinth ps` shows and `plinth exec` needs to reach a VM. Saved as config.json. */
@@ -140,9 +140,8 @@ const CLAIM = "claim.pid";
 function claimedByLiveProcess(name: string): boolean {
   try {
     const pid = Number(readFileSync(path.join(vmPaths(name).dir, CLAIM), "utf8"));
-    if (!pid || pid === process.pid) return pid === process.pid;
-    process.kill(pid, 0);
-    return true;
+    if (pid > 0) process.kill(pid, 0); // throws when that process is gone
+    return pid > 0;
   } catch {
     return false;
   }
@@ -175,12 +174,4 @@ export async function removeVm(name: string): Promise<void> {
   if (!entries) return;
   for (const e of entries) if (VM_FILES.test(e)) await rm(inside(dir, e), { force: true });
   await rmdir(dir).catch(() => undefined);
-}
-
-function lstatOrUndefined(p: string) {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
 }
