@@ -6,7 +6,26 @@ export type PlinthEvent =
   | { type: "stage:start"; stage: string; title: string }
   | { type: "stage:end"; stage: string; durationMs: number; cached?: boolean; detail?: string }
   | { type: "stage:fail"; stage: string; durationMs: number; error: unknown }
-  | { type: "log"; stage?: string; level: "info" | "warn" | "debug"; message: string };
+  | { type: "log"; stage?: string; level: "info" | "warn" | "debug"; message: string }
+  | {
+      /** How far a running stage has got: a phase, and package counts where it has them. */
+      type: "progress";
+      stage: string;
+      phase: string;
+      packages?: PackageCounts;
+    };
+
+/**
+ * Packages a bootstrap has fetched, unpacked and set up. `total` is what apt has said it
+ * will install so far: it grows once more when the second apt run (the packages beyond the
+ * essential set) starts.
+ */
+export interface PackageCounts {
+  fetched: number;
+  unpacked: number;
+  setUp: number;
+  total?: number;
+}
 
 export type EventSink = (event: PlinthEvent) => void;
 

@@ -56,5 +56,5 @@ export {
   type ReadOptions,
   type WriteOptions,
 } from "./agent/client/index.js";
-export type { PlinthEvent, EventSink } from "./events.js";
+export type { PlinthEvent, EventSink, PackageCounts } from "./events.js";
 export * from "./errors.js";

@@ -19,7 +19,7 @@ describe("plinth CLI", () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain("bad.yaml:2:10: version: must be a semantic version such as 1.2.3");
     expect(r.stderr).toContain('bad.yaml:6:1: unknown key "foo"');
-    expect(r.stderr).toContain("2 problem(s) found; nothing was built.");
+    expect(r.stderr).toContain("2 problems found; nothing was built.");
   });
 
   it("build: a bad spec fails fast, exits 2 and leaves no image behind", async () => {

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -63,7 +64,6 @@ export function fakeMetadata(fields: { name: string; version: string; buildHash:
     kernel: { cmdline: "console=ttyS0" },
     artifacts: [{ name: "rootfs.ext4", kind: "rootfs", size: 1, sha256: "a".repeat(64) }],
     packages: [],
-    stages: [],
     spec: {},
     ...fields,
   };
@@ -88,4 +88,20 @@ export function keptVm(home: string, name: string, consoleLog: string): string {
   writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
   writeFileSync(path.join(dir, "console.log"), consoleLog);
   return dir;
+}
+
+/** A small ext4 image of a tree given as path → content (`-> target` for a symlink). */
+export function ext4Of(tree: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-ext4-"));
+  const root = path.join(dir, "root");
+  for (const [p, content] of Object.entries(tree)) {
+    const at = path.join(root, p);
+    mkdirSync(path.dirname(at), { recursive: true });
+    if (content.startsWith("-> ")) symlinkSync(content.slice(3), at);
+    else writeFileSync(at, content);
+  }
+  mkdirSync(root, { recursive: true });
+  const image = path.join(dir, "rootfs.ext4");
+  execFileSync("mke2fs", ["-q", "-F", "-t", "ext4", "-d", root, image, "8M"]);
+  return image;
 }

@@ -54,9 +54,7 @@ const BUILD_TOOLS = ["mmdebstrap", "mke2fs", "resize2fs", "dumpe2fs", "tar", "un
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? noEvents;
   const { signal } = options;
-  const loaded = loadSpec(options.specFile, { sets: options.sets });
-  if (!loaded.spec) throw new SpecError(loaded.diagnostics);
-  const plan = planBuild(loaded.spec, { specFile: path.resolve(options.specFile) });
+  const plan = planFor(options);
   requireTools(
     plan.spec.base.distro === "ubuntu" ? [...BUILD_TOOLS, "ubuntu-keyring"] : BUILD_TOOLS,
   );
@@ -64,39 +62,30 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const { spec } = plan;
   for (const message of plan.notes)
     emit({ type: "log", stage: "plan", level: "info", message: `note: ${message}` });
-  const sde = sourceDateEpoch();
-  const version = await imageVersion(spec.version, plan.specFile, sde);
-  const dest = options.outDir
-    ? path.resolve(options.outDir)
-    : slotDir(spec.name, version, plan.buildHash);
-  await checkOutputDir(dest, { force: options.force, specFile: plan.specFile });
-  await mkdir(path.dirname(dest), { recursive: true });
-  let tmp: string | undefined;
-  let work: string | undefined;
-  const timings: ImageMetadata["stages"] = [];
-  const timed = async <T>(
-    id: string,
-    fn: () => Promise<T>,
-    cached?: (v: T) => boolean,
-  ): Promise<T> => {
-    const title = plan.stages.find((s) => s.id === id)!.title;
-    const t0 = performance.now();
-    const v = await stage(emit, id, title, fn, (v) => ({ cached: cached?.(v) }));
-    timings.push({
-      id,
-      durationMs: Math.round(performance.now() - t0),
-      ...(cached ? { cached: cached(v) } : {}),
-    });
-    return v;
+  const step = <T>(id: string, fn: () => Promise<T>, cached?: (v: T) => boolean) =>
+    stage(emit, id, plan.stages.find((s) => s.id === id)!.title, fn, (v) => ({
+      cached: cached?.(v),
+    }));
+  // An explicit -o is checked before the long bootstrap; a store slot is named after it
+  // (its version carries the epoch's date, which the bootstrap decides).
+  const outDir = options.outDir && path.resolve(options.outDir);
+  if (outDir) await checkOutputDir(outDir, { force: options.force, specFile: plan.specFile });
+  const destination = async (epoch: number) => {
+    const version = await imageVersion(spec.version, plan.specFile, epoch);
+    const dest = outDir ?? slotDir(spec.name, version, plan.buildHash);
+    if (!outDir) await checkOutputDir(dest, { force: options.force, specFile: plan.specFile });
+    await mkdir(path.dirname(dest), { recursive: true });
+    return { version, dest };
   };
 
   if (process.getuid?.() !== 0) {
     // Rootless: bootstrap here (mmdebstrap --mode=unshare), the rest in a user namespace.
-    await timed(
+    const base = await step(
       "bootstrap",
-      () => bootstrap(plan.bootstrap, { signal, noCache: options.noCache, sourceDateEpoch: sde }),
+      () => bootstrap(plan.bootstrap, { signal, emit, noCache: options.noCache }),
       (r) => r.cached,
     );
+    const { dest } = await destination(base.epoch);
     const imageDir = await buildInUserNamespace(
       { specFile: plan.specFile, sets: options.sets ?? [], outDir: dest, force: options.force },
       emit,
@@ -104,59 +93,54 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     );
     return { imageDir, metadata: await readMetadata(imageDir), plan };
   }
+  let tmp: string | undefined;
+  let work: string | undefined;
   try {
-    tmp = await tempBeside(dest);
-    const out = tmp;
     work = await makeWorkDir(EXPECTED_TREE_BYTES);
     const scratch = work;
-    const base = await timed(
+    const base = await step(
       "bootstrap",
-      () =>
-        bootstrap(plan.bootstrap, {
-          signal,
-          noCache: options.noCache,
-          sourceDateEpoch: sde,
-          tmpDir: scratch,
-        }),
+      () => bootstrap(plan.bootstrap, { signal, emit, noCache: options.noCache, tmpDir: scratch }),
       (r) => r.cached,
     );
+    const { epoch } = base;
+    const { version, dest } = await destination(epoch);
+    tmp = await tempBeside(dest);
+    const out = tmp;
     const tree = path.join(work, "rootfs");
-    const packages = await timed("customize", async () => {
+    const packages = await step("customize", async () => {
       await mkdir(tree);
       // In a user namespace device nodes cannot be made; the guest mounts devtmpfs anyway.
       const noDevices = inUserNamespace() ? ["--exclude=./dev/*"] : [];
       await run(
         ["tar", "-x", "--numeric-owner", "-p", ...noDevices, "-f", base.tarball, "-C", tree],
-        {
-          stage: "customize",
-          signal,
-        },
+        { stage: "customize", signal },
       );
-      return customize(tree, spec, { version, emit, signal });
+      return customize(tree, spec, { version, epoch, emit, signal });
     });
-    const kernel = await timed("kernel", () => extractKernel(tree, spec, out, scratch, signal));
-    await timed("ext4", async () => {
-      if (sde !== undefined) await clampMtimes(tree, sde, signal);
-      await makeExt4(tree, path.join(out, "rootfs.ext4"), {
+    const kernel = await step("kernel", () => extractKernel(tree, spec, out, scratch, signal));
+    await step("ext4", () =>
+      makeExt4(tree, path.join(out, "rootfs.ext4"), {
         size: spec.disk.size ? parseSize(spec.disk.size) : undefined,
         shrink: spec.disk.shrink,
         headroom: parseSize(spec.disk.headroom),
         uuid: uuidFrom(plan.buildHash),
-        sourceDateEpoch: sde,
+        epoch,
         signal,
-      });
-    });
-    const metadata = await timed("metadata", async () => {
+      }),
+    );
+    const metadata = await step("metadata", async () => {
       const artifacts: Artifact[] = [await describeArtifact(out, "rootfs.ext4", "rootfs", "ext4")];
       artifacts.push(await describeArtifact(out, "vmlinuz", "kernel"));
       if (kernel.initrd) artifacts.push(await describeArtifact(out, "initrd.img", "initrd"));
+      // Nothing here may depend on when or where it was built: equal inputs, equal bytes.
       const meta: ImageMetadata = {
         schemaVersion: 1,
         name: spec.name,
         version,
         arch: spec.arch,
         base: { distro: spec.base.distro, suite: spec.base.suite },
-        created: new Date((sde ?? Date.now() / 1000) * 1000).toISOString(),
+        created: new Date(epoch * 1000).toISOString(),
         specDigest: plan.specDigest,
         buildHash: plan.buildHash,
         init: spec.init,
@@ -167,7 +151,6 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         },
         artifacts,
         packages,
-        stages: timings,
         spec: portableSpec(spec),
       };
       await writeMetadata(out, meta);
@@ -182,24 +165,14 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
-/** For reproducible images: no file newer than SOURCE_DATE_EPOCH. */
-async function clampMtimes(tree: string, sde: number, signal?: AbortSignal): Promise<void> {
-  await run(
-    [
-      "find",
-      tree,
-      "-newermt",
-      `@${sde}`,
-      "-exec",
-      "touch",
-      "--no-dereference",
-      "--date",
-      `@${sde}`,
-      "{}",
-      "+",
-    ],
-    { stage: "ext4", signal },
-  );
+/** The spec loaded with its overrides, planned with the environment's SOURCE_DATE_EPOCH. */
+function planFor(options: Pick<BuildOptions, "specFile" | "sets">): Plan {
+  const loaded = loadSpec(options.specFile, { sets: options.sets });
+  if (!loaded.spec) throw new SpecError(loaded.diagnostics);
+  return planBuild(loaded.spec, {
+    specFile: path.resolve(options.specFile),
+    sourceDateEpoch: sourceDateEpoch(),
+  });
 }
 
 /** A stable UUID (v4 layout) derived from the build hash, so equal builds give equal filesystems. */
@@ -218,9 +191,7 @@ export function uuidFrom(hash: string): string {
 export async function ensureImage(
   options: BuildOptions,
 ): Promise<{ imageDir: string; reused: boolean }> {
-  const loaded = loadSpec(options.specFile, { sets: options.sets });
-  if (!loaded.spec) throw new SpecError(loaded.diagnostics);
-  const plan = planBuild(loaded.spec, { specFile: path.resolve(options.specFile) });
+  const plan = planFor(options);
   const existing = options.noCache
     ? undefined
     : await findByBuildHash(plan.spec.name, plan.buildHash);

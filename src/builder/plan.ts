@@ -16,7 +16,7 @@ export const STAGE_FORMAT = 1;
  * 2: guest-config, /etc/plinth-release, the content sections of issue 4.
  * 3: the static Go agent, PID 1 of minimal images (no Node.js, no tini, no shell init).
  */
-export const IMAGE_FORMAT = 3;
+export const IMAGE_FORMAT = 4;
 
 export interface BootstrapPlan {
   distro: Spec["base"]["distro"];
@@ -29,6 +29,11 @@ export interface BootstrapPlan {
   /** apt source lines, in order. */
   sources: string[];
   keyrings: string[];
+  /**
+   * SOURCE_DATE_EPOCH, when the caller set one: part of the key, since mmdebstrap stamps
+   * the files it writes with it. Without it the bootstrap picks its own epoch (cache.ts).
+   */
+  sourceDateEpoch?: number;
   /** mmdebstrap's mode: `root` as root, `unshare` otherwise. */
   mode: "root" | "unshare";
   /** Content hash of everything above that changes the result (not the mode). */
@@ -54,6 +59,8 @@ const STABLE_LESS = new Set(["sid", "unstable", "experimental", "rc-buggy"]);
 export interface PlanOptions {
   specFile: string;
   isRoot?: boolean;
+  /** SOURCE_DATE_EPOCH, if set (see `sourceDateEpoch()`). */
+  sourceDateEpoch?: number;
 }
 
 export function planBuild(spec: Spec, options: PlanOptions): Plan {
@@ -72,6 +79,7 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
     mapped.packages,
     components.components,
     options.isRoot ?? process.getuid?.() === 0,
+    options.sourceDateEpoch,
   );
   const specDigest = digestSpec(spec);
   const init = spec.init === "minimal" ? `init=${MINIMAL_INIT}` : undefined;
@@ -125,6 +133,7 @@ function planBootstrap(
   specPackages: string[],
   components: string[],
   isRoot: boolean,
+  sourceDateEpoch: number | undefined,
 ): BootstrapPlan {
   const { distro, suite, variant } = spec.base;
   const mirror = (spec.base.mirror ?? defaultMirror(distro)).replace(/\/$/, "");
@@ -147,6 +156,7 @@ function planBootstrap(
     packages,
     sources,
     keyrings,
+    ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }),
   };
   const hash = sha256(stableStringify({ f: STAGE_FORMAT, ...content }));
   return { ...content, mode: isRoot ? "root" : "unshare", hash };

@@ -15,6 +15,8 @@ export interface CheckContext {
   bootMs: number;
   /** Size of the image's rootfs.ext4. */
   rootfsBytes: number;
+  /** The image's rootfs.ext4 itself, for what is judged on the image, not the guest. */
+  rootfsFile: string;
   /** Boot-to-all-services in ms (systemd: until `is-system-running --wait` returned). */
   allServicesMs: number;
   /** What `systemctl is-system-running` said then ("running" without systemd). */

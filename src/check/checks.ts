@@ -1,3 +1,4 @@
+import { bakedIdentity } from "../image/identity.js";
 import { unitFileName, yesNo } from "../spec/normalize.js";
 import { parseMode, type Spec } from "../spec/schema.js";
 import {
@@ -196,6 +197,18 @@ export function planChecks(spec: Spec): Check[] {
       run: async (ctx) => ({ ok: ctx.systemState === "running", actual: ctx.systemState }),
     });
   }
+  checks.push({
+    group: "image",
+    name: "per-machine identity (SSH host keys, machine id, seeds)",
+    expected: "none in the image",
+    async run(ctx) {
+      const found = await bakedIdentity(ctx.rootfsFile);
+      return {
+        ok: found.length === 0,
+        actual: found.length ? found.join(", ") : "none in the image",
+      };
+    },
+  });
   if (v?.rootfs_max_mib !== undefined) {
     const limit = v.rootfs_max_mib;
     checks.push({

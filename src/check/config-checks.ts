@@ -1,3 +1,4 @@
+import { plural } from "../util/plural.js";
 import { localeGenLine, trimOptions, yesNo } from "../spec/normalize.js";
 import { HARDENING_KEYS, parseSize, type Spec } from "../spec/schema.js";
 import { equals, norm, q, type Check } from "./check.js";
@@ -106,7 +107,7 @@ export function configChecks(spec: Spec): Check[] {
         dir,
         "0 files",
         `find ${dir} -type f ! -name copyright ! -name locale.alias 2>/dev/null | wc -l`,
-        (out) => `${out.trim()} files`,
+        (out) => plural(Number(out.trim()), "file"),
       ),
     );
   }
@@ -117,7 +118,7 @@ export function configChecks(spec: Spec): Check[] {
         "/var/lib/apt/lists",
         "0 files",
         "find /var/lib/apt/lists -type f ! -name lock | wc -l",
-        (out) => `${out.trim()} files`,
+        (out) => plural(Number(out.trim()), "file"),
       ),
     );
   return checks;

@@ -1,9 +1,11 @@
+import path from "node:path";
 import type { ExecResult } from "../agent/client/index.js";
 import { NoAgentError, PlinthError } from "../errors.js";
 import { noEvents, stage, type EventSink } from "../events.js";
 import { readMetadata } from "../image/metadata.js";
 import type { AccelRequest } from "../vm/accel.js";
 import { Machine } from "../vm/machine.js";
+import { plural } from "../util/plural.js";
 import { planChecks, type CheckContext } from "./checks.js";
 
 export interface CheckResult {
@@ -70,9 +72,11 @@ export async function checkImage(opts: {
   const results: CheckResult[] = [];
   try {
     const client = await vm.agent();
+    const rootfs = meta.artifacts.find((a) => a.kind === "rootfs");
     const ctx: CheckContext = {
       bootMs: vm.boot!.readyMs,
-      rootfsBytes: meta.artifacts.find((a) => a.kind === "rootfs")?.size ?? 0,
+      rootfsBytes: rootfs?.size ?? 0,
+      rootfsFile: path.join(opts.imageDir, rootfs?.name ?? "rootfs.ext4"),
       allServicesMs: vm.boot!.readyMs,
       systemState: "running",
       accel: vm.config.accel,
@@ -91,7 +95,7 @@ export async function checkImage(opts: {
       ctx.systemState = (await ctx.sh("systemctl is-system-running --wait")).stdout.trim();
       ctx.allServicesMs = ctx.bootMs + performance.now() - t0;
     }
-    await stage(emit, "checks", `${checks.length} checks`, async () => {
+    await stage(emit, "checks", plural(checks.length, "check"), async () => {
       for (const c of checks) {
         const outcome = await c
           .run(ctx)

@@ -9,6 +9,11 @@ export interface RunOptions {
   input?: string | Buffer;
   cwd?: string;
   timeoutMs?: number;
+  /**
+   * Each line of output, stdout and stderr alike, as it is printed (for progress). The
+   * output is still collected as before: the return value and a failure's tail are unchanged.
+   */
+  onLine?: (line: string) => void;
 }
 
 const TAIL_LINES = 15;
@@ -19,6 +24,16 @@ const TAIL_LINES = 15;
  */
 export async function run(argv: string[], options: RunOptions): Promise<string> {
   const [cmd, ...args] = argv;
+  const { onLine } = options;
+  // execa splits the stream into lines for a generator; yielding each one unchanged
+  // (newline kept) leaves the collected output byte for byte what it was.
+  const tap = onLine && {
+    *transform(line: unknown) {
+      onLine(lastUpdate(String(line)));
+      yield line;
+    },
+    preserveNewlines: true,
+  };
   const execOptions: Options = {
     cancelSignal: options.signal,
     env: options.env,
@@ -28,6 +43,7 @@ export async function run(argv: string[], options: RunOptions): Promise<string> 
     all: true,
     stripFinalNewline: true,
     forceKillAfterDelay: 3000,
+    ...(tap && { stdout: tap, stderr: tap }),
   };
   try {
     const result = await execa(cmd!, args, execOptions);
@@ -39,6 +55,17 @@ export async function run(argv: string[], options: RunOptions): Promise<string> 
     const tail = output.trimEnd().split("\n").slice(-TAIL_LINES).join("\n");
     throw new ToolError(options.stage, argv, e.exitCode, e.signal ?? undefined, tail);
   }
+}
+
+/** A line without its newline; of a line redrawn with `\r` (a progress bar), what shows last. */
+export function lastUpdate(line: string): string {
+  return (
+    line
+      .replace(/\r?\n$/, "")
+      .split("\r")
+      .filter(Boolean)
+      .at(-1) ?? ""
+  );
 }
 
 /** Like `run` but returns undefined instead of throwing (for probes). */

@@ -29,9 +29,6 @@ export const ImageMetadataSchema = z.object({
   kernel: z.object({ version: z.string().optional(), cmdline: z.string() }),
   artifacts: z.array(ArtifactSchema).min(1),
   packages: z.array(z.object({ name: z.string(), version: z.string(), arch: z.string() })),
-  stages: z.array(
-    z.object({ id: z.string(), durationMs: z.number(), cached: z.boolean().optional() }),
-  ),
   /** The resolved spec (host paths replaced by digests): what `plinth check` verifies. */
   spec: z.custom<Spec>((v) => typeof v === "object" && v !== null && !Array.isArray(v)),
 });

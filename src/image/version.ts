@@ -4,16 +4,16 @@ import { execa } from "execa";
 /**
  * `MAJOR.MINOR.PATCH-YYYYMMDD-gitshort`, with `-dirty` after it when the spec's work tree
  * has uncommitted changes to tracked files or the spec itself is not committed (the
- * commit alone then does not say what was built). The date comes from SOURCE_DATE_EPOCH
- * when set.
+ * commit alone then does not say what was built). The date is the build's epoch
+ * (docs/build.md, "Reproducibility").
  */
 export async function imageVersion(
   semver: string,
   specFile: string,
-  sourceDateEpoch?: number,
+  epoch: number,
 ): Promise<string> {
   const core = semver.split(/[-+]/)[0]!;
-  const date = new Date((sourceDateEpoch ?? Date.now() / 1000) * 1000);
+  const date = new Date(epoch * 1000);
   const ymd = date.toISOString().slice(0, 10).replaceAll("-", "");
   return `${core}-${ymd}-${await gitDescribe(specFile)}`;
 }

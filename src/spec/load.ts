@@ -4,6 +4,7 @@ import { isMap, LineCounter, parse as parseYaml, parseDocument } from "yaml";
 import type { z } from "zod";
 import type { Diagnostic } from "../errors.js";
 import { SpecSchema, type Spec } from "./schema.js";
+import { parseSetPath, setAt } from "./set-path.js";
 import { SourceMap, type Layer } from "./source-map.js";
 
 export interface LoadOptions {
@@ -86,10 +87,12 @@ function readChain(
     return [];
   }
   if (!isMap(doc.contents)) {
+    // At the root node itself (a list, a scalar), past any leading comments; 1:1 when empty.
+    const pos = lines.linePos(doc.contents?.range[0] ?? 0);
     diagnostics.push({
       file: layer.file,
-      line: 1,
-      col: 1,
+      line: pos.line,
+      col: pos.col,
       message: "a spec must be a YAML mapping",
     });
     return [];
@@ -159,10 +162,12 @@ function record(
 
 function applySet(merged: Obj, arg: string, map: SourceMap, diagnostics: Diagnostic[]): void {
   const layer: Layer = { file: `--set ${arg}` };
+  const fail = (message: string) =>
+    diagnostics.push({ file: layer.file, line: 1, col: 1, message });
   const eq = arg.indexOf("=");
-  const keyPath = eq > 0 ? arg.slice(0, eq).split(".") : [];
-  if (eq <= 0 || keyPath.some((s) => s === "")) {
-    diagnostics.push({ file: layer.file, line: 1, col: 1, message: "expected KEY.PATH=VALUE" });
+  const steps = eq > 0 ? parseSetPath(arg.slice(0, eq)) : undefined;
+  if (!steps) {
+    fail("expected KEY.PATH=VALUE, such as users[0].shell=/bin/zsh");
     return;
   }
   const raw = arg.slice(eq + 1);
@@ -176,16 +181,17 @@ function applySet(merged: Obj, arg: string, map: SourceMap, diagnostics: Diagnos
       value = raw;
     }
   }
-  const segs = keyPath.map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-  let node: Json = merged;
-  for (const seg of segs.slice(0, -1)) {
-    const container = node as Record<string | number, Json>;
-    if (!isObj(container[seg]) && !Array.isArray(container[seg])) container[seg] = {};
-    node = container[seg]!;
+  const r = setAt(merged, steps, value);
+  if (!r.ok) {
+    fail(r.message);
+    return;
   }
-  (node as Record<string | number, Json>)[segs.at(-1)!] = value;
-  map.clear(segs);
-  map.set(segs, { layer, docPath: [] });
+  // What this override made or replaced now comes from it, indexes and all: a problem
+  // there points at the argument, not at the file line the old value came from.
+  for (const p of [...r.created, r.path]) {
+    map.clear(p);
+    map.set(p, { layer, docPath: [] });
+  }
 }
 
 function resolveHostPaths(merged: Obj, map: SourceMap): void {

@@ -1,4 +1,5 @@
 import { formatDiagnostic, PlinthError, SpecError } from "../errors.js";
+import { plural } from "../util/plural.js";
 
 export interface FormattedError {
   message: string;
@@ -14,7 +15,7 @@ export function formatError(error: unknown): FormattedError {
       code: error.code,
       lines: [
         ...error.diagnostics.map(formatDiagnostic),
-        `${error.diagnostics.length} problem(s) found; nothing was built.`,
+        `${plural(error.diagnostics.length, "problem")} found; nothing was built.`,
       ],
     };
   }

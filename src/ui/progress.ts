@@ -22,14 +22,15 @@ export function humanRenderer(
   verbose = false,
 ): Renderer {
   const tty = stream.isTTY === true;
-  const running = new Map<string, { title: string; t0: number }>();
+  const running = new Map<string, { title: string; t0: number; detail?: string; phase?: string }>();
   let frame = 0;
   let timer: NodeJS.Timeout | undefined;
   const draw = () => {
     const lines = [...running.values()].map(
-      (s) => `${FRAMES[frame++ % FRAMES.length]} ${s.title}  ${seconds(performance.now() - s.t0)}`,
+      (s) =>
+        `${FRAMES[frame++ % FRAMES.length]} ${s.title}  ${s.detail ? `${s.detail}  ` : ""}${seconds(performance.now() - s.t0)}`,
     );
-    stream.write(`\r\x1b[K${lines.join(" | ")}`);
+    stream.write(`\r\x1b[K${fit(lines.join(" | "), stream.columns)}`);
   };
   const clearLine = () => tty && stream.write("\r\x1b[K");
   const print = (line: string) => {
@@ -62,6 +63,15 @@ export function humanRenderer(
           print(`${tty ? "✖" : "plinth: failed"} ${title}  ${seconds(e.durationMs)}`);
           break;
         }
+        case "progress": {
+          const s = running.get(e.stage);
+          if (!s) break;
+          // Live on a terminal; elsewhere only the phases, not a line per count.
+          if (tty) s.detail = progressDetail(e);
+          else if (e.phase !== s.phase) print(`plinth: ${s.title}: ${e.phase}`);
+          s.phase = e.phase;
+          break;
+        }
         case "log":
           if (e.level !== "debug" || verbose)
             print(`${e.level === "warn" ? "warning: " : ""}${e.message}`);
@@ -77,6 +87,24 @@ export function humanRenderer(
       if (running.size) clearLine();
     },
   };
+}
+
+/** A progress event as the live line shows it: "installing packages · fetched 112 · unpacked 80/232". */
+export function progressDetail(e: Extract<PlinthEvent, { type: "progress" }>): string {
+  const p = e.packages;
+  if (!p) return e.phase;
+  const of = p.total ? `/${p.total}` : "";
+  const counts = [
+    p.fetched ? `fetched ${p.fetched}` : "",
+    p.unpacked ? `unpacked ${p.unpacked}${of}` : "",
+    p.setUp ? `set up ${p.setUp}${of}` : "",
+  ];
+  return [e.phase, ...counts].filter(Boolean).join(" · ");
+}
+
+/** One terminal row at most: a wrapped live line could not be redrawn in place. */
+export function fit(line: string, columns: number | undefined): string {
+  return columns && line.length >= columns ? `${line.slice(0, Math.max(0, columns - 2))}…` : line;
 }
 
 /** `--json`: every event as one JSON line on stdout; the command prints its result last. */

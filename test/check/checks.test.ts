@@ -3,6 +3,9 @@ import { planChecks, type CheckContext } from "../../src/check/checks.js";
 import { formatTable, toJUnit } from "../../src/check/report.js";
 import type { CheckReport } from "../../src/check/run.js";
 import { SpecSchema } from "../../src/spec/schema.js";
+import { ext4Of } from "../helpers.js";
+
+const cleanRootfs = ext4Of({ "etc/machine-id": "", "etc/ssh/sshd_config": "" });
 
 const spec = SpecSchema.parse({
   name: "t",
@@ -22,6 +25,7 @@ describe("planChecks", () => {
   it("derives checks from what the spec declares and its validate: section", () => {
     expect(planChecks(spec).map((c) => `${c.group}: ${c.name} = ${c.expected}`)).toEqual([
       "boot: boot-to-agent-ready = <= 100 ms",
+      "image: per-machine identity (SSH host keys, machine id, seeds) = none in the image",
       "users: user dev = exists",
       "users: dev uid = 1000",
       "directories: /work = 755",
@@ -45,6 +49,7 @@ describe("planChecks", () => {
     const ctx: CheckContext = {
       bootMs: 250,
       rootfsBytes: 1,
+      rootfsFile: cleanRootfs,
       allServicesMs: 300,
       systemState: "running",
       accel: "kvm",
@@ -56,6 +61,9 @@ describe("planChecks", () => {
     expect(byName["sshd PasswordAuthentication"]).toEqual({ ok: false, actual: "yes" });
     expect(byName["port 22"]).toEqual({ ok: true, actual: "listening" });
     expect(byName["boot-to-agent-ready"]).toEqual({ ok: false, actual: "250 ms" });
+    expect(byName["per-machine identity (SSH host keys, machine id, seeds)"]).toMatchObject({
+      ok: true,
+    });
   });
 
   it("judges a time limit on the accelerator it is for: under TCG only with a TCG limit", async () => {
@@ -157,6 +165,7 @@ describe("reports", () => {
     const ctx: CheckContext = {
       bootMs: 1,
       rootfsBytes: 1,
+      rootfsFile: cleanRootfs,
       allServicesMs: 1,
       systemState: "running",
       accel: "kvm",

@@ -10,6 +10,20 @@ const env = { PLINTH_HOME: mkdtempSync(path.join(os.tmpdir(), "plinth-examples-"
 // Exactly the override the seeds' examples are checked with on this Debian-only machine.
 const DEBIAN = ["--set", "base.distro=debian", "--set", "base.suite=bookworm"];
 const example = (name: string) => path.join(ROOT, "examples", `${name}.yaml`);
+/** Prints the VM's ed25519 host key fingerprint, then its machine id. */
+const IDENTITY = "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub && cat /etc/machine-id";
+
+/** Two VMs' IDENTITY outputs: each has its own host key and machine id. */
+function expectDistinctIdentities(a: string, b: string): void {
+  const fingerprint = (out: string) => /SHA256:\S+/.exec(out)?.[0];
+  const machineId = (out: string) => out.trim().split("\n").at(-1);
+  for (const out of [a, b]) {
+    expect(fingerprint(out)).toMatch(/^SHA256:/);
+    expect(machineId(out)).toMatch(/^[0-9a-f]{32}$/);
+  }
+  expect(fingerprint(a)).not.toBe(fingerprint(b));
+  expect(machineId(a)).not.toBe(machineId(b));
+}
 
 interface Report {
   passed: number;
@@ -103,6 +117,32 @@ describe.skipIf(!!skip)("seed examples: build, then plinth check, with the Debia
       expect(out).toMatch(/inet 10\.0\.2\.15\/24/);
       expect(out).toContain("default via 10.0.2.2 dev eth0");
       expect(out).toContain(pub);
+
+      // Host keys are made on each VM's first boot, none baked into the image: a second
+      // VM of the image presents other keys than the first.
+      const identity = `for i in $(seq 300); do [ -s /run/sshd.pid ] && break; sleep 0.1; done; ${IDENTITY}`;
+      const first = await cli(["exec", name, "--", "sh", "-c", identity], env);
+      const second = await cli(
+        ["run", "--rm", example("lia"), ...DEBIAN, "--", "sh", "-c", identity],
+        env,
+      );
+      expect(first.exitCode, first.stderr).toBe(0);
+      expect(second.exitCode, second.stderr).toBe(0);
+      expectDistinctIdentities(first.stdout, second.stdout);
+      // And the key sshd presents is the one this VM made.
+      const scanned = execFileSync(
+        "ssh-keyscan",
+        ["-t", "ed25519", "-p", String(port), "127.0.0.1"],
+        {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+        },
+      );
+      const presented = await cli(
+        ["exec", name, "--", "cut", "-d", " ", "-f", "2", "/etc/ssh/ssh_host_ed25519_key.pub"],
+        env,
+      );
+      expect(scanned).toContain(presented.stdout.trim());
     } finally {
       await cli(["stop", name], env);
     }
@@ -129,5 +169,15 @@ describe.skipIf(!!skip)("seed examples: build, then plinth check, with the Debia
     );
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout.trim().split("\n")).toEqual(["from-cmdline", "600 claude", key]);
+  }, 600_000);
+
+  it("claudeos: two VMs of one systemd image make their own host keys and machine ids", async () => {
+    const identity = `systemctl start ssh.service && ${IDENTITY}`;
+    const run = () =>
+      cli(["run", "--rm", example("claudeos"), ...DEBIAN, "--", "sh", "-c", identity], env);
+    const [a, b] = [await run(), await run()];
+    expect(a.exitCode, a.stderr).toBe(0);
+    expect(b.exitCode, b.stderr).toBe(0);
+    expectDistinctIdentities(a.stdout, b.stdout);
   }, 600_000);
 });

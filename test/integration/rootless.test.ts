@@ -4,7 +4,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { CLI, integrationSkipReason, ROOT } from "../helpers.js";
-import { debugfsStat } from "./debugfs.js";
+import { debugfsStat } from "../../src/image/ext4-files.js";
 
 const skip = integrationSkipReason();
 // A plain user with a subuid range (Debian's useradd gives one), created once per machine.

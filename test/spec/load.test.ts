@@ -2,6 +2,8 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadSpec } from "../../src/spec/load.js";
+import { parseMode } from "../../src/spec/schema.js";
+import { parseSetPath } from "../../src/spec/set-path.js";
 import { tempFiles } from "../helpers.js";
 
 const GOOD = `name: demo
@@ -163,7 +165,7 @@ outputs: [ext4, vmdk]
     expect(bad.diagnostics.map((d) => `${d.file}: ${d.message}`)).toEqual(
       [
         'base.distro=gentoo: base.distro: Invalid option: expected one of "debian"|"ubuntu"|"alpine"',
-        "nonsense: expected KEY.PATH=VALUE",
+        "nonsense: expected KEY.PATH=VALUE, such as users[0].shell=/bin/zsh",
       ].map((s) => `--set ${s}`),
     );
   });
@@ -180,6 +182,20 @@ outputs: [ext4, vmdk]
     expect(loadSpec(path.join(dir, "empty.yaml")).diagnostics[0]?.message).toBe(
       "a spec must be a YAML mapping",
     );
+  });
+
+  it("reports a root that is not a mapping where that root starts, past leading comments", () => {
+    const at = (text: string) => diags({ "plinth.yaml": text }).lines;
+    expect(at("# comment\n\n- a\n- b\n")).toEqual([
+      "plinth.yaml:3:1: a spec must be a YAML mapping",
+    ]);
+    expect(at("# a scalar, indented\n  hello\n")).toEqual([
+      "plinth.yaml:2:3: a spec must be a YAML mapping",
+    ]);
+    expect(at("---\n# x\n[1, 2]\n")).toEqual(["plinth.yaml:3:1: a spec must be a YAML mapping"]);
+    expect(at("# nothing but a comment\n")).toEqual([
+      "plinth.yaml:1:1: a spec must be a YAML mapping",
+    ]);
   });
 
   it("says at validation that arm64 is not built or booted yet, in one sentence", () => {
@@ -252,5 +268,96 @@ describe("loadSpec: units and the content sections", () => {
       "plinth.yaml:18:7: trim: Invalid input",
       "plinth.yaml:19:9: locale: must be a locale such as en_US.UTF-8",
     ]);
+  });
+});
+
+describe("loadSpec: --set into lists", () => {
+  const SPEC =
+    GOOD +
+    "users:\n  - { name: a, uid: 1000 }\n  - { name: b, uid: 1001 }\n" +
+    "files:\n  - { path: /etc/a, content: a }\n  - { path: /etc/b, content: b }\n";
+  const set = (...sets: string[]) => diags({ "plinth.yaml": SPEC }, "plinth.yaml", sets);
+  const messages = (r: ReturnType<typeof set>) =>
+    r.diagnostics.map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`);
+
+  it("addresses list items by index: users[0].shell, files[1].mode, and the older files.1.mode", () => {
+    const r = set("users[0].shell=/bin/zsh", "files[1].mode=0600", "files.0.owner=a");
+    expect(r.diagnostics).toEqual([]);
+    expect(r.spec?.users.map((u) => [u.name, u.shell])).toEqual([
+      ["a", "/bin/zsh"],
+      ["b", undefined],
+    ]);
+    // An unquoted mode is read as its octal digits, as in the file.
+    expect(parseMode(r.spec?.files[1]?.mode, 0)).toBe(0o600);
+    expect(r.spec?.files[0]).toMatchObject({ path: "/etc/a", owner: "a" });
+  });
+
+  it("reaches nested lists: a.b[2].c and deeper", () => {
+    const r = set("firewall.allow=[{port: 1}, {port: 2}, {port: 3}]", "firewall.allow[2].port=22");
+    expect(r.diagnostics).toEqual([]);
+    expect(r.spec?.firewall?.allow?.map((a) => a.port)).toEqual([1, 2, 22]);
+    const units = set(
+      "services.units=[{name: a.service, service: {ReadWritePaths: [/a, /b]}}]",
+      "services.units[0].service.ReadWritePaths[1]=/c",
+    );
+    expect(units.diagnostics).toEqual([]);
+    expect(units.spec?.services.units?.[0]?.service?.ReadWritePaths).toEqual(["/a", "/c"]);
+    expect(parseSetPath("a.b[2][0].c")).toEqual([
+      { key: "a" },
+      { key: "b" },
+      { index: 2 },
+      { index: 0 },
+      { key: "c" },
+    ]);
+  });
+
+  it("refuses an index that does not exist, in one sentence, and never appends", () => {
+    expect(messages(set("users[3].shell=/bin/zsh"))).toEqual([
+      "--set users[3].shell=/bin/zsh:1:1: users[3].shell: users has 2 items (indexes 0–1)",
+    ]);
+    expect(messages(set("files[2].mode=0600"))).toEqual([
+      "--set files[2].mode=0600:1:1: files[2].mode: files has 2 items (indexes 0–1); --set does not append: set the whole list",
+    ]);
+    expect(messages(set("files.5.mode=0600"))[0]).toMatch(/files has 2 items \(indexes 0–1\)$/);
+    expect(messages(set("groups[0].name=x"))).toEqual([
+      "--set groups[0].name=x:1:1: groups[0].name: groups is not set, so it has no items",
+    ]);
+    const one = diags({ "plinth.yaml": GOOD + "packages: [curl]\n" }, "plinth.yaml", [
+      "packages[1]=git",
+    ]);
+    expect(one.diagnostics[0]?.message).toBe(
+      "packages[1]: packages has 1 item (index 0); --set does not append: set the whole list",
+    );
+  });
+
+  it("refuses [i] on what is not a list, and a key on a list", () => {
+    expect(set("base[0].suite=trixie").diagnostics.map((d) => d.message)).toEqual([
+      "base[0].suite: base is a mapping, not a list",
+    ]);
+    expect(set("name[0]=x").diagnostics.map((d) => d.message)).toEqual([
+      "name[0]: name is a string, not a list",
+    ]);
+    expect(set("users.shell=/bin/zsh").diagnostics.map((d) => d.message)).toEqual([
+      "users.shell: users is a list: address an item by index, as in users[0]",
+    ]);
+    for (const bad of ["users[x].shell=a", "users[0.shell=a", "[0].a=b", "users..shell=a"])
+      expect(set(bad).diagnostics.map((d) => d.message)).toEqual([
+        "expected KEY.PATH=VALUE, such as users[0].shell=/bin/zsh",
+      ]);
+  });
+
+  it("points a problem in a set item at the --set argument, and the others still at the file", () => {
+    const r = set("users[1].uid=x");
+    expect(messages(r)).toEqual([
+      "--set users[1].uid=x:1:1: users[1].uid: Invalid input: expected number, received string",
+    ]);
+    const file = diags({ "plinth.yaml": SPEC.replace("uid: 1000", 'uid: "x"') }, "plinth.yaml", [
+      "users[1].shell=/bin/zsh",
+    ]);
+    expect(file.lines).toEqual([
+      "plinth.yaml:7:21: users[0].uid: Invalid input: expected number, received string",
+    ]);
+    // A mapping made on the way to the value is the override's too.
+    expect(messages(set("hostname.x=1"))[0]).toMatch(/^--set hostname\.x=1:1:1: hostname: /);
   });
 });

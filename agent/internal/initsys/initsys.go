@@ -39,6 +39,7 @@ func Boot() {
 	mountFstab()
 	applySysctl()
 	firewall()
+	machineID()
 	setHostname()
 	linkVirtioPorts()
 	loopbackUp()
@@ -248,6 +249,37 @@ func splitCmdline(s string) []string {
 func cmdline() string {
 	b, _ := os.ReadFile("/proc/cmdline")
 	return string(b)
+}
+
+// MachineIDFile is this machine's id: the image ships it empty (src/builder/customize/
+// identity.ts) so that no two VMs of one image share it; systemd fills it in on its own.
+const MachineIDFile = "/etc/machine-id"
+
+func machineID() {
+	if err := EnsureMachineID(MachineIDFile, "/proc/sys/kernel/random/uuid"); err != nil {
+		logf("machine-id: ", err.Error())
+	}
+}
+
+// EnsureMachineID writes a new id (32 hex digits, as systemd's) when the file is missing,
+// empty or "uninitialized". The kernel's uuid file is read because it never blocks on
+// an RNG that is still being seeded this early in the boot.
+func EnsureMachineID(file, uuidSource string) error {
+	if b, err := os.ReadFile(file); err == nil {
+		if s := strings.TrimSpace(string(b)); s != "" && s != "uninitialized" {
+			return nil
+		}
+	}
+	u, err := os.ReadFile(uuidSource)
+	if err != nil {
+		return err
+	}
+	id := strings.ReplaceAll(strings.TrimSpace(string(u)), "-", "")
+	tmp := file + ".plinth-tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o444); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
 }
 
 func setHostname() {

@@ -1,6 +1,10 @@
 package initsys
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 func TestParseSysctlLine(t *testing.T) {
 	for line, want := range map[string][2]string{
@@ -31,5 +35,38 @@ func TestCmdlineValue(t *testing.T) {
 	}
 	if _, ok := CmdlineValue(cmdline, "plinth.ip"); ok {
 		t.Fatal("found a missing key")
+	}
+}
+
+func TestEnsureMachineID(t *testing.T) {
+	dir := t.TempDir()
+	uuid := filepath.Join(dir, "uuid")
+	file := filepath.Join(dir, "machine-id")
+	if err := os.WriteFile(uuid, []byte("0b4f6c1e-9d2a-4c3b-8e7f-1a2b3c4d5e6f\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, had := range []string{"-", "", "uninitialized\n"} {
+		if had != "-" {
+			if err := os.WriteFile(file, []byte(had), 0o444); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := EnsureMachineID(file, uuid); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(file); string(b) != "0b4f6c1e9d2a4c3b8e7f1a2b3c4d5e6f\n" {
+			t.Fatalf("after %q: %q", had, b)
+		}
+		os.Remove(file)
+	}
+	// An id the machine already has is kept.
+	if err := os.WriteFile(file, []byte("ffffffffffffffffffffffffffffffff\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureMachineID(file, uuid); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "ffffffffffffffffffffffffffffffff\n" {
+		t.Fatalf("kept id replaced: %q", b)
 	}
 }

@@ -1,4 +1,5 @@
 import type { Duplex } from "node:stream";
+import { plural } from "../../util/plural.js";
 import { FrameType, MAX_FRAME_SIZE, SESSION_ID } from "../protocol/constants.js";
 import { FrameDecoder } from "../protocol/decoder.js";
 import { parseJsonPayload, type Frame } from "../protocol/frame.js";
@@ -85,7 +86,7 @@ export class Connection {
         garbage: (bytes) =>
           this.onNotice({
             code: ErrorCode.RESYNC,
-            message: `skipped ${bytes} bytes from the agent that were not a frame`,
+            message: `skipped ${plural(bytes, "byte")} from the agent that did not make a frame`,
             skipped: bytes,
             local: true,
           }),

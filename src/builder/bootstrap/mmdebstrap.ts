@@ -1,6 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import type { BootstrapPlan } from "../plan.js";
+import type { EventSink } from "../../events.js";
 import { run } from "../../host/exec.js";
+import { bootstrapProgressEvents } from "./progress.js";
 
 /**
  * The exact mmdebstrap command for a bootstrap plan. Packages downloaded are kept in
@@ -15,6 +17,9 @@ export function mmdebstrapArgv(plan: BootstrapPlan, output: string, debCache?: s
     `--architectures=${plan.arch}`,
     "--format=tar",
     '--aptopt=Acquire::Retries "3"',
+    // apt's and dpkg's own lines (Get:, Unpacking, Setting up) for the progress display;
+    // without it mmdebstrap keeps them until a failure. Only its stderr, which we collect.
+    "--verbose",
   ];
   if (plan.packages.length) argv.push(`--include=${plan.packages.join(",")}`);
   for (const k of plan.keyrings) argv.push(`--keyring=${k}`);
@@ -33,7 +38,14 @@ export function mmdebstrapArgv(plan: BootstrapPlan, output: string, debCache?: s
 export async function runMmdebstrap(
   plan: BootstrapPlan,
   output: string,
-  opts: { debCache?: string; signal?: AbortSignal; sourceDateEpoch?: number; tmpDir?: string },
+  opts: {
+    debCache?: string;
+    signal?: AbortSignal;
+    sourceDateEpoch?: number;
+    tmpDir?: string;
+    /** Receives the bootstrap's progress events (phase, package counts). */
+    emit?: EventSink;
+  },
 ): Promise<void> {
   if (opts.debCache) await mkdir(opts.debCache, { recursive: true });
   const env: Record<string, string> = {};
@@ -45,5 +57,6 @@ export async function runMmdebstrap(
     stage: "bootstrap",
     signal: opts.signal,
     env,
+    onLine: opts.emit && bootstrapProgressEvents(opts.emit),
   });
 }

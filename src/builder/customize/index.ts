@@ -5,6 +5,7 @@ import { applyAgent } from "./agent.js";
 import { applyConfigFiles } from "./config-files.js";
 import { applyFiles } from "./files.js";
 import { applyGuestConfig } from "./guest-config.js";
+import { applyIdentity } from "./identity.js";
 import { Rootfs } from "./rootfs.js";
 import { applyRunSteps } from "./run-steps.js";
 import { applyServices } from "./services.js";
@@ -23,15 +24,15 @@ export interface InstalledPackage {
 /**
  * Apply the spec to a bootstrapped tree. The order matters: users before the files they
  * own, files before the units that use them, `run` steps after the rest so they see it
- * all (only trimming comes later).
+ * all (only the per-machine identity's removal and trimming come later).
  */
 export async function customize(
   dir: string,
   spec: Spec,
-  o: { version: string; emit: EventSink; signal?: AbortSignal },
+  o: { version: string; epoch: number; emit: EventSink; signal?: AbortSignal },
 ): Promise<InstalledPackage[]> {
   const { emit } = o;
-  const fs = new Rootfs(dir, o.signal);
+  const fs = new Rootfs(dir, o.signal, o.epoch);
   // Which image this is, for the guest and for `run` steps (e.g. a /etc/<product>-version).
   await fs.write(RELEASE_FILE, `PLINTH_IMAGE=${spec.name}\nPLINTH_IMAGE_VERSION=${o.version}\n`, {
     mode: 0o644,
@@ -44,6 +45,7 @@ export async function customize(
   await applyAgent(fs, spec);
   await applyGuestConfig(fs, spec);
   await applyRunSteps(fs, spec);
+  await applyIdentity(fs, spec);
   await applyTrim(fs, spec);
   const out = await fs.chroot(["dpkg-query", "-W", "-f=${Package}\t${Version}\t${Architecture}\n"]);
   return out

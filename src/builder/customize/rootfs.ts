@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../../errors.js";
 import { run } from "../../host/exec.js";
@@ -21,6 +21,8 @@ export class Rootfs {
   constructor(
     readonly dir: string,
     private readonly signal?: AbortSignal,
+    /** The build's epoch, as SOURCE_DATE_EPOCH for what runs inside (useradd's dates, …). */
+    private readonly epoch?: number,
   ) {}
 
   /** Host path of a path inside the image, resolved as a chroot would (see resolveInRoot). */
@@ -30,6 +32,11 @@ export class Rootfs {
 
   exists(inImage: string): boolean {
     return existsSync(this.path(inImage));
+  }
+
+  async isSymlink(inImage: string): Promise<boolean> {
+    const st = await lstat(resolveInRoot(this.dir, inImage, false)).catch(() => undefined);
+    return st?.isSymbolicLink() ?? false;
   }
 
   /** Remove a file or a symlink itself (not what it points to); nothing if missing. */
@@ -66,7 +73,15 @@ export class Rootfs {
         this.dir,
         ...argv,
       ],
-      { stage, signal: this.signal, env: { ...CHROOT_ENV, ...env } },
+      {
+        stage,
+        signal: this.signal,
+        env: {
+          ...CHROOT_ENV,
+          ...(this.epoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(this.epoch) }),
+          ...env,
+        },
+      },
     );
   }
 

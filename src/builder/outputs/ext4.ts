@@ -11,7 +11,8 @@ export interface Ext4Options {
   headroom: number;
   uuid: string;
   label?: string;
-  sourceDateEpoch?: number;
+  /** Every timestamp in the filesystem is at most this (docs/build.md, "Reproducibility"). */
+  epoch: number;
   signal?: AbortSignal;
 }
 
@@ -24,9 +25,17 @@ export async function treeUsage(dir: string, signal?: AbortSignal): Promise<numb
 /**
  * Make an ext4 image from a directory with `mke2fs -d`: no mount, no loop device. Then
  * either keep the fixed size, or shrink to the minimum with `resize2fs -M` and give back
- * `headroom` of free space. Timestamps, UUID and hash seed are pinned for reproducibility.
+ * `headroom` of free space. UUID, hash seed and every timestamp are pinned, so equal trees
+ * give equal bytes: mke2fs -d visits entries sorted by name, and inodes and blocks are
+ * allocated in that order.
  */
 export async function makeExt4(dir: string, image: string, opts: Ext4Options): Promise<void> {
+  await clampMtimes(dir, opts.epoch, opts.signal);
+  await shapeExt4(dir, image, opts);
+  await pinInodeTimes(image, opts.epoch, opts.signal);
+}
+
+async function shapeExt4(dir: string, image: string, opts: Ext4Options): Promise<void> {
   const usage = await treeUsage(dir, opts.signal);
   if (opts.size !== undefined && opts.size < usage * 1.1) {
     throw new UserError(
@@ -35,9 +44,7 @@ export async function makeExt4(dir: string, image: string, opts: Ext4Options): P
       { hint: "Raise disk.size or remove it to size the filesystem to fit." },
     );
   }
-  const env: Record<string, string> = {};
-  if (opts.sourceDateEpoch !== undefined) env.E2FSPROGS_FAKE_TIME = String(opts.sourceDateEpoch);
-  const stage = { stage: "ext4", signal: opts.signal, env };
+  const stage = { stage: "ext4", signal: opts.signal, env: fakeTime(opts.epoch) };
   // prettier-ignore
   const mkfs = (bytes: number) =>
     run(
@@ -66,6 +73,51 @@ export async function makeExt4(dir: string, image: string, opts: Ext4Options): P
   const target = roundUp((await blockCount(image, opts.signal)) * 4096 + opts.headroom, 4 * MiB);
   await run(["resize2fs", image, `${target / 1024}K`], stage);
   await truncate(image, target);
+}
+
+/** e2fsprogs' own clock for the superblock, journal and the inodes it makes itself. */
+const fakeTime = (epoch: number) => ({ E2FSPROGS_FAKE_TIME: String(epoch) });
+
+/** No file newer than the epoch (older ones keep their package's mtime). */
+async function clampMtimes(tree: string, epoch: number, signal?: AbortSignal): Promise<void> {
+  // prettier-ignore
+  await run(
+    ["find", tree, "-newermt", `@${epoch}`, "-exec", "touch", "--no-dereference", "--date", `@${epoch}`, "{}", "+"],
+    { stage: "ext4", signal },
+  );
+}
+
+/**
+ * mke2fs -d copies atime and ctime from the tree, and no tool can set a ctime there (the
+ * kernel stamps it), so set atime, ctime and crtime of every inode in use to the epoch in
+ * the image itself: one debugfs batch, about 0.1 s for 10,000 inodes.
+ */
+async function pinInodeTimes(image: string, epoch: number, signal?: AbortSignal): Promise<void> {
+  const stage = { stage: "ext4", signal, env: fakeTime(epoch) };
+  const commands: string[] = [];
+  for (const ino of usedInodes(await run(["dumpe2fs", image], stage)))
+    for (const field of ["atime", "ctime", "crtime"])
+      commands.push(`set_inode_field <${ino}> ${field} @${epoch}`);
+  await run(["debugfs", "-w", "-f", "-", image], { ...stage, input: commands.join("\n") + "\n" });
+}
+
+/**
+ * The root directory and every non-reserved inode that dumpe2fs does not list as free.
+ * Exported for tests.
+ */
+export function usedInodes(dumpe2fs: string): number[] {
+  const count = Number(/^Inode count:\s+(\d+)/m.exec(dumpe2fs)?.[1] ?? 0);
+  const first = Number(/^First inode:\s+(\d+)/m.exec(dumpe2fs)?.[1] ?? 11);
+  const free = new Uint8Array(count + 1);
+  for (const m of dumpe2fs.matchAll(/^\s+Free inodes: (.*)$/gm))
+    for (const range of m[1]!.split(",")) {
+      const [a, b] = range.trim().split("-").map(Number);
+      if (a === undefined || Number.isNaN(a)) continue;
+      for (let i = a; i <= (b ?? a) && i <= count; i++) free[i] = 1;
+    }
+  const used = [2];
+  for (let i = first; i <= count; i++) if (!free[i]) used.push(i);
+  return used;
 }
 
 async function blockCount(image: string, signal?: AbortSignal): Promise<number> {

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { buildImage } from "../../builder/build.js";
 import { seconds } from "../../ui/progress.js";
+import { plural } from "../../util/plural.js";
 import { makeContext } from "../context.js";
 import { collect } from "../options.js";
 
@@ -39,7 +40,7 @@ export function registerBuild(program: Command): void {
           [
             `built ${r.metadata.name} ${r.metadata.version} in ${seconds(total)}`,
             `  ${r.imageDir}`,
-            `  rootfs.ext4 ${(rootfs.size / 1024 ** 2).toFixed(0)} MiB, ${r.metadata.packages.length} packages`,
+            `  rootfs.ext4 ${(rootfs.size / 1024 ** 2).toFixed(0)} MiB, ${plural(r.metadata.packages.length, "package")}`,
           ],
           {
             imageDir: r.imageDir,

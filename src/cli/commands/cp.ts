@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { UserError } from "../../errors.js";
 import { Sandbox } from "../../sdk/index.js";
+import { plural } from "../../util/plural.js";
 import { makeContext } from "../context.js";
 
 const guestRef = (s: string) => /^([A-Za-z0-9][A-Za-z0-9._-]*):(\/.*)$/.exec(s);
@@ -29,7 +30,7 @@ export function registerCp(program: Command): void {
       const r = await (
         from ? sb.files.download(from[2]!, dst) : sb.files.upload(src, to![2]!)
       ).finally(() => sb.close());
-      ctx.result([`copied ${r.files} file(s), ${r.bytes} bytes`], {
+      ctx.result([`copied ${plural(r.files, "file")}, ${plural(r.bytes, "byte")}`], {
         name,
         direction: from ? "out" : "in",
         from: from ? from[2] : src,

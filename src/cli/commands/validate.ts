@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { SpecError } from "../../errors.js";
 import { loadSpec } from "../../spec/load.js";
 import { planBuild } from "../../builder/plan.js";
+import { plural } from "../../util/plural.js";
 import { makeContext } from "../context.js";
 import { collect } from "../options.js";
 
@@ -19,7 +20,7 @@ export function registerValidate(program: Command): void {
       const plan = planBuild(r.spec, { specFile });
       ctx.result(
         [
-          `${specFile}: ok (${r.spec.name} ${r.spec.version}, ${plan.bootstrap.packages.length} packages)`,
+          `${specFile}: ok (${r.spec.name} ${r.spec.version}, ${plural(plan.bootstrap.packages.length, "package")})`,
         ],
         {
           ok: true,
