@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // bench/build: cold build, warm rebuild after changing one file, and the floor — plain
 // mmdebstrap + mke2fs of the same package set — all measured in this run, so the
-// ratios hold even though absolute times drift on shared machines.
+// ratios hold even though absolute times drift on shared machines. Then one more warm
+// build with every output: the time each output's stage adds.
 //
 //   sudo npm run bench:build            (needs root and the mirror; ~2-3 minutes)
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -17,11 +18,12 @@ process.env.PLINTH_HOME = path.join(scratch, "home");
 const { buildImage, loadSpec, planBuild, mmdebstrapArgv } = await import("../dist/index.js");
 
 const spec = path.join(scratch, "bench.yaml");
-const writeSpec = (n) =>
+const writeSpec = (n, more = "") =>
   writeFileSync(
     spec,
-    `extends: ${path.join(root, "examples/minimal.yaml")}\nname: bench\nfiles:\n  - path: /etc/bench\n    content: "${n}"\n`,
+    `extends: ${path.join(root, "examples/minimal.yaml")}\nname: bench\nfiles:\n  - path: /etc/bench\n    content: "${n}"\n${more}`,
   );
+const OUTPUT_STAGES = ["disk", "qcow2", "vmdk", "vmx", "ova", "vmlinux", "firecracker"];
 
 async function time(fn) {
   const t0 = performance.now();
@@ -58,6 +60,17 @@ try {
   const warmS = await time(() =>
     buildImage({ specFile: spec, outDir: path.join(scratch, "warm") }),
   );
+  // Each extra output, as the extra time its stage adds to that same warm build.
+  writeSpec(3, "outputs: [ext4, disk, qcow2, vmdk, vmx, ova, vmlinux, firecracker]\n");
+  const extra = new Map();
+  await buildImage({
+    specFile: spec,
+    outDir: path.join(scratch, "outputs"),
+    onEvent: (e) => {
+      if (e.type === "stage:end" && OUTPUT_STAGES.includes(e.stage))
+        extra.set(e.stage, e.durationMs / 1000);
+    },
+  });
   const r = (x) => x.toFixed(2);
   console.log(`floor (mmdebstrap + mke2fs)  ${r(floorS)} s`);
   console.log(
@@ -66,6 +79,8 @@ try {
   console.log(
     `warm rebuild (one file)      ${r(warmS)} s   ${r(warmS / coldS)}x cold    (target <= 0.25x)`,
   );
+  for (const [stage, s] of extra)
+    console.log(`  + ${stage.padEnd(26)} ${r(s)} s   ${r(s / warmS)}x warm rebuild`);
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }

@@ -19,11 +19,13 @@ import { parseSize } from "../spec/schema.js";
 import { bootstrap } from "./bootstrap/cache.js";
 import { customize } from "./customize/index.js";
 import { makeExt4 } from "./outputs/ext4.js";
+import { outputTools, writeOutputs } from "./outputs/index.js";
 import { extractKernel } from "./outputs/kernel.js";
 import { planBuild, portableSpec, type Plan } from "./plan.js";
 import { buildInUserNamespace, inUserNamespace } from "./rootless.js";
 import { checkOutputDir, replaceDir, tempBeside } from "./output-dir.js";
 import { makeWorkDir } from "./workdir.js";
+import { uuidFromHex } from "../util/uuid.js";
 
 export interface BuildOptions {
   specFile: string;
@@ -48,16 +50,19 @@ export interface BuildResult {
 /** Room to plan for on tmpfs: a devbox-sized tree (see workdir.ts). */
 const EXPECTED_TREE_BYTES = 2 * 1024 ** 3;
 
-const BUILD_TOOLS = ["mmdebstrap", "mke2fs", "resize2fs", "dumpe2fs", "tar", "unshare", "chroot"];
+// prettier-ignore
+const BUILD_TOOLS = ["mmdebstrap", "mke2fs", "resize2fs", "dumpe2fs", "debugfs", "tar", "unshare", "chroot"];
 
 /** plinth.yaml → a versioned, checksummed image directory. Atomic: all or nothing. */
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? noEvents;
   const { signal } = options;
   const plan = planFor(options);
-  requireTools(
-    plan.spec.base.distro === "ubuntu" ? [...BUILD_TOOLS, "ubuntu-keyring"] : BUILD_TOOLS,
-  );
+  requireTools([
+    ...BUILD_TOOLS,
+    ...(plan.spec.base.distro === "ubuntu" ? ["ubuntu-keyring"] : []),
+    ...outputTools(plan.spec),
+  ]);
 
   const { spec } = plan;
   for (const message of plan.notes)
@@ -124,15 +129,27 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         size: spec.disk.size ? parseSize(spec.disk.size) : undefined,
         shrink: spec.disk.shrink,
         headroom: parseSize(spec.disk.headroom),
-        uuid: uuidFrom(plan.buildHash),
+        uuid: uuidFromHex(plan.buildHash),
         epoch,
         signal,
       }),
     );
+    const outputs = await writeOutputs({
+      spec,
+      version,
+      buildHash: plan.buildHash,
+      kernelCmdline: plan.kernelCmdline,
+      out,
+      work: scratch,
+      epoch,
+      signal,
+      step,
+    });
     const metadata = await step("metadata", async () => {
       const artifacts: Artifact[] = [await describeArtifact(out, "rootfs.ext4", "rootfs", "ext4")];
       artifacts.push(await describeArtifact(out, "vmlinuz", "kernel"));
       if (kernel.initrd) artifacts.push(await describeArtifact(out, "initrd.img", "initrd"));
+      artifacts.push(...outputs);
       // Nothing here may depend on when or where it was built: equal inputs, equal bytes.
       const meta: ImageMetadata = {
         schemaVersion: 1,
@@ -173,15 +190,6 @@ function planFor(options: Pick<BuildOptions, "specFile" | "sets">): Plan {
     specFile: path.resolve(options.specFile),
     sourceDateEpoch: sourceDateEpoch(),
   });
-}
-
-/** A stable UUID (v4 layout) derived from the build hash, so equal builds give equal filesystems. */
-export function uuidFrom(hash: string): string {
-  const h = hash.slice(0, 32).split("");
-  h[12] = "4";
-  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  const s = h.join("");
-  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
 }
 
 /**

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Spec } from "../spec/schema.js";
 import { UnsupportedError } from "../errors.js";
 import { sha256, stableStringify } from "../util/hash.js";
+import { outputStages } from "./outputs/index.js";
 import { kernelPackage, mapComponents, mapPackages } from "./distro-map.js";
 import { defaultMirror, securityMirror } from "./bootstrap/mirror.js";
 import { readAgentBinary } from "./customize/agent.js";
@@ -106,6 +107,7 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
       { id: "customize", title: "customize rootfs" },
       { id: "kernel", title: "kernel and initrd" },
       { id: "ext4", title: "rootfs.ext4" },
+      ...outputStages(spec),
       { id: "metadata", title: "metadata and checksums" },
     ],
   };

@@ -4,7 +4,7 @@ import { NoAgentError, PlinthError } from "../errors.js";
 import { noEvents, stage, type EventSink } from "../events.js";
 import { readMetadata } from "../image/metadata.js";
 import type { AccelRequest } from "../vm/accel.js";
-import { Machine } from "../vm/machine.js";
+import { Machine, type BootMode } from "../vm/machine.js";
 import { plural } from "../util/plural.js";
 import { planChecks, type CheckContext } from "./checks.js";
 
@@ -38,6 +38,7 @@ export interface CheckReport {
 export async function checkImage(opts: {
   imageDir: string;
   accel?: AccelRequest;
+  boot?: BootMode;
   memMiB?: number;
   cpus?: number;
   onEvent?: EventSink;
@@ -62,6 +63,7 @@ export async function checkImage(opts: {
     Machine.start({
       image: opts.imageDir,
       accel: opts.accel,
+      boot: opts.boot,
       memMiB: opts.memMiB ?? meta.spec.validate?.vm?.memory_mib,
       cpus: opts.cpus ?? meta.spec.validate?.vm?.cpus,
       net: {},

@@ -17,6 +17,16 @@ export function accelOption(value: string): "auto" | "kvm" | "tcg" {
   return value;
 }
 
+export function bootOption(value: string): "kernel" | "disk" {
+  if (value !== "kernel" && value !== "disk")
+    throw new InvalidArgumentError("expected kernel or disk");
+  return value;
+}
+
+/** `--boot`'s help, shared by run and check. */
+export const BOOT_HELP =
+  "kernel (the image's kernel on microvm) or disk (its UEFI disk under OVMF on q35)";
+
 /** A TCP port on the host's 127.0.0.1 forwarded to the guest. */
 export interface Forward {
   host: number;

@@ -55,7 +55,58 @@ export const TOOLS: Tool[] = [
     version: ["qemu-img", "--version"],
   },
   { name: "cpio", pkg: "cpio", usedFor: "initramfs", version: ["cpio", "--version"] },
+  {
+    name: "sfdisk",
+    pkg: "fdisk",
+    usedFor: "the disk output's GPT, written into a file",
+    version: ["sfdisk", "--version"],
+  },
+  { name: "mkfs.vfat", pkg: "dosfstools", usedFor: "the disk output's ESP" },
+  {
+    name: "mcopy",
+    pkg: "mtools",
+    usedFor: "filling the ESP without mounting it",
+    version: ["mcopy", "--version"],
+  },
+  {
+    name: "systemd-boot",
+    pkg: "systemd-boot-efi",
+    usedFor: "the disk output's UEFI boot loader",
+    file: "/usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+  },
+  {
+    name: "ovmf",
+    pkg: "ovmf",
+    usedFor: "booting a disk under UEFI (--boot disk)",
+    file: "/usr/share/OVMF/OVMF_CODE_4M.fd",
+  },
   { name: "busybox", pkg: "busybox-static", usedFor: "minimal init and the boot benchmark floor" },
+  // Firecracker boots only an uncompressed vmlinux: these unpack a bzImage's payload
+  // (gzip needs no tool: node's zlib does it). Debian's amd64 kernels are lz4.
+  {
+    name: "lz4",
+    pkg: "lz4",
+    usedFor: "unpacking lz4 kernels (Firecracker's vmlinux)",
+    version: ["lz4", "--version"],
+  },
+  {
+    name: "xz",
+    pkg: "xz-utils",
+    usedFor: "unpacking xz and lzma kernels (Firecracker's vmlinux)",
+    version: ["xz", "--version"],
+  },
+  {
+    name: "zstd",
+    pkg: "zstd",
+    usedFor: "unpacking zstd kernels (Firecracker's vmlinux)",
+    version: ["zstd", "--version"],
+  },
+  {
+    name: "bzip2",
+    pkg: "bzip2",
+    usedFor: "unpacking bzip2 kernels (Firecracker's vmlinux)",
+    version: ["bzip2", "--version"],
+  },
   {
     name: "ssh",
     pkg: "openssh-client",

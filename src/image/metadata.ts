@@ -2,13 +2,14 @@ import { stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { ChecksumError } from "../errors.js";
-import type { Spec } from "../spec/schema.js";
+import { OUTPUTS, type Spec } from "../spec/schema.js";
 import { sha256File } from "../util/hash.js";
 import { readStateFile } from "../util/state-file.js";
 
 const ArtifactSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9._-]+$/),
-  kind: z.enum(["rootfs", "kernel", "initrd"]),
+  /** rootfs, kernel and initrd are in every image (the `ext4` output); the rest are the spec's `outputs`. */
+  kind: z.union([z.enum(["rootfs", "kernel", "initrd"]), z.enum(OUTPUTS).exclude(["ext4"])]),
   format: z.string().optional(),
   size: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),

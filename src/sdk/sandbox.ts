@@ -2,7 +2,7 @@ import { resolveImage } from "../builder/build.js";
 import type { AgentClient, AgentInfo, ExecOptions, ExecResult } from "../agent/client/index.js";
 import { noEvents, type EventSink } from "../events.js";
 import type { Accel, AccelRequest } from "../vm/accel.js";
-import { Machine } from "../vm/machine.js";
+import { Machine, type BootMode } from "../vm/machine.js";
 import { SandboxFiles } from "./files.js";
 import { SandboxPty, type PtyOptions } from "./pty.js";
 import { removeSandbox } from "./sandboxes.js";
@@ -11,6 +11,8 @@ export interface SandboxOptions {
   /** VM name (default: image name + random suffix). */
   name?: string;
   accel?: AccelRequest;
+  /** `kernel` (default) or `disk`: the image's UEFI disk under OVMF (needs the `disk` output). */
+  boot?: BootMode;
   memMiB?: number;
   cpus?: number;
   /** Appended to the kernel command line: plinth.ip=, plinth.ssh_key="…", … */
@@ -97,6 +99,7 @@ export class Sandbox {
         image: resolved.imageDir,
         name: options.name,
         accel: options.accel,
+        boot: options.boot,
         memMiB: options.memMiB,
         cpus: options.cpus,
         append: options.append,

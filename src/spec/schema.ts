@@ -38,7 +38,21 @@ const unitName = z
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex digits");
 
 export const DISTROS = ["debian", "ubuntu", "alpine"] as const;
-export const OUTPUTS = ["ext4"] as const;
+/**
+ * What a build writes besides rootfs.ext4, vmlinuz and initrd.img (always there: the image
+ * boots the microvm way from them). docs/build.md, "Outputs", says what each is.
+ */
+export const OUTPUTS = [
+  "ext4",
+  "disk",
+  "qcow2",
+  "vmdk",
+  "vmx",
+  "ova",
+  "vmlinux",
+  "firecracker",
+] as const;
+export type Output = (typeof OUTPUTS)[number];
 
 export const BaseSchema = z
   .strictObject({
@@ -550,10 +564,16 @@ export const SpecSchema = z
       .array(
         z.enum(OUTPUTS, {
           error: (iss) =>
-            `output ${JSON.stringify(iss.input)} is not supported yet; supported: ${OUTPUTS.join(", ")}`,
+            `output ${JSON.stringify(iss.input)} is not one plinth writes; it writes: ${OUTPUTS.join(", ")}`,
         }),
       )
-      .default(["ext4"]),
+      .default(["ext4"])
+      .describe(
+        "Artifacts to write besides rootfs.ext4, vmlinuz and initrd.img: disk (raw GPT, UEFI), " +
+          "qcow2, vmdk (streamOptimized), vmx, ova, vmlinux (for Firecracker), firecracker " +
+          "(firecracker.json). Formats made from the disk imply it, vmx implies vmdk, " +
+          "firecracker implies vmlinux.",
+      ),
   })
   .describe("A plinth image spec (plinth.yaml).");
 

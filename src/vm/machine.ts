@@ -1,18 +1,19 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync, statSync, readFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { copyFile, rm } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { AgentClient } from "../agent/client/index.js";
 import { READY_MARKER } from "../contract.js";
-import { BootError, CancelledError, NoAgentError, PlinthError } from "../errors.js";
+import { BootError, CancelledError, NoAgentError, PlinthError, UserError } from "../errors.js";
 import { noEvents, type EventSink } from "../events.js";
 import { run } from "../host/exec.js";
 import { requireTools } from "../host/tools.js";
 import { readMetadata, type ImageMetadata } from "../image/metadata.js";
 import { chooseAccel, type AccelRequest } from "./accel.js";
-import { hostTscKhz, qemuArgv, type PortForward } from "./qemu-argv.js";
+import { findOvmf } from "./firmware.js";
+import { hostTscKhz, qemuArgv, type PortForward, type QemuConfig } from "./qemu-argv.js";
 import { Qmp } from "./qmp.js";
 import {
   claimVm,
@@ -24,6 +25,8 @@ import {
   type VmConfig,
   type VmPaths,
 } from "./state.js";
+
+export type BootMode = "kernel" | "disk";
 
 export interface StartOptions {
   /** Image directory (holding metadata.json). */
@@ -45,6 +48,11 @@ export interface StartOptions {
   append?: string;
   /** A NIC on QEMU's user-mode network (10.0.2.0/24, gateway .2, DNS .3). */
   net?: { forwards?: PortForward[] };
+  /**
+   * `kernel` (default): the image's kernel on microvm, root from rootfs.ext4. `disk`: the
+   * image's UEFI disk (the `disk` output) under OVMF on q35, through its own boot loader.
+   */
+  boot?: BootMode;
   onEvent?: EventSink;
   signal?: AbortSignal;
 }
@@ -87,6 +95,8 @@ export class Machine {
     const kernel = path.join(o.image, "vmlinuz");
     const accel = await chooseAccel(o.accel ?? "auto", kernel);
     const name = o.name ?? `${meta.name.slice(0, 56)}-${randomBytes(3).toString("hex")}`;
+    // Refusals (no disk, --append with a disk) come before the VM's dir is claimed.
+    const boot = bootSource(o, meta, vmPaths(name).dir);
     const paths = await claimVm(name);
     const config: VmConfig = {
       name,
@@ -102,11 +112,7 @@ export class Machine {
     };
     const argv = qemuArgv({
       accel,
-      kernel,
-      initrd: meta.artifacts.some((a) => a.kind === "initrd")
-        ? path.join(o.image, "initrd.img")
-        : undefined,
-      cmdline: [meta.kernel.cmdline, o.append].filter(Boolean).join(" "),
+      boot: boot.qemu,
       memMiB: config.memMiB,
       cpus: config.cpus,
       tscKhz: hostTscKhz(),
@@ -121,7 +127,7 @@ export class Machine {
         if (o.signal?.aborted) break;
         await rm(paths.overlay, { force: true });
         await rm(paths.consoleLog, { force: true });
-        await createOverlay(path.resolve(o.image, "rootfs.ext4"), paths.overlay);
+        await boot.prepare();
         const t0 = performance.now();
         const child = spawnQemu(argv, paths, !!o.detach);
         config.pid = child.pid;
@@ -295,7 +301,51 @@ export class Machine {
   }
 }
 
-/** The VM's writable disk: a qcow2 overlay; the image's rootfs.ext4 is only read. */
+/**
+ * What QEMU boots, and what each attempt needs first: a fresh overlay on the image's
+ * disk (and, for UEFI, a fresh copy of the firmware's variable store).
+ */
+function bootSource(
+  o: StartOptions,
+  meta: ImageMetadata,
+  dir: string,
+): { qemu: QemuConfig["boot"]; prepare: () => Promise<void> } {
+  const overlay = path.join(dir, "overlay.qcow2");
+  if ((o.boot ?? "kernel") === "kernel") {
+    return {
+      qemu: {
+        kernel: path.join(o.image, "vmlinuz"),
+        initrd: meta.artifacts.some((a) => a.kind === "initrd")
+          ? path.join(o.image, "initrd.img")
+          : undefined,
+        cmdline: [meta.kernel.cmdline, o.append].filter(Boolean).join(" "),
+      },
+      prepare: () => createOverlay(path.resolve(o.image, "rootfs.ext4"), overlay),
+    };
+  }
+  const disk = meta.artifacts.find((a) => a.kind === "disk");
+  if (!disk)
+    throw new UserError("NO_DISK", `${meta.name} ${meta.version} has no UEFI disk to boot.`, {
+      hint: "Add `disk` to the spec's outputs, or boot it the default way (without --boot disk).",
+    });
+  if (o.append)
+    throw new UserError(
+      "APPEND_NEEDS_KERNEL_BOOT",
+      "--append needs the kernel boot: a disk boots its loader entry's command line.",
+      { hint: "Drop --boot disk, or leave out --append." },
+    );
+  const ovmf = findOvmf();
+  const vars = path.join(dir, "efivars.fd");
+  return {
+    qemu: { firmware: { code: ovmf.code, vars } },
+    prepare: async () => {
+      await copyFile(ovmf.vars, vars);
+      await createOverlay(path.resolve(o.image, disk.name), overlay);
+    },
+  };
+}
+
+/** The VM's writable disk: a qcow2 overlay; the image's disk is only read. */
 async function createOverlay(backing: string, overlay: string): Promise<void> {
   await run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, overlay], {
     stage: "boot",

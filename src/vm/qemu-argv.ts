@@ -5,9 +5,11 @@ import type { VmPaths } from "./state.js";
 
 export interface QemuConfig {
   accel: Accel;
-  kernel: string;
-  initrd?: string;
-  cmdline: string;
+  /**
+   * What boots: the image's kernel directly on `microvm`, or (a `disk` image) UEFI
+   * firmware from its pflash pair on `q35`, which boots the disk's own loader entry.
+   */
+  boot: { kernel: string; initrd?: string; cmdline: string } | { firmware: Firmware };
   memMiB: number;
   cpus: number;
   /** Host TSC frequency, passed to the guest under TCG (see qemuArgv). */
@@ -17,6 +19,13 @@ export interface QemuConfig {
   extraPorts?: string[];
   /** A virtio-net NIC on QEMU's user-mode network, with host→guest TCP forwards. */
   net?: { forwards?: PortForward[] };
+}
+
+export interface Firmware {
+  /** OVMF's code, read-only and shared. */
+  code: string;
+  /** This VM's own copy of the variable store (the loader writes to it). */
+  vars: string;
 }
 
 export interface PortForward {
@@ -30,40 +39,53 @@ export function portSocket(dir: string, name: string): string {
 }
 
 /**
- * QEMU's argv for a kernel + ext4 image on the `microvm` machine: virtio-mmio devices, no
- * PCI, no firmware option ROMs. The disk is the VM's qcow2 overlay (the image is never
+ * QEMU's argv. A kernel + ext4 image boots on the `microvm` machine: virtio-mmio devices,
+ * no PCI, no firmware option ROMs. A disk image boots on `q35` under OVMF, with the same
+ * devices on PCI. Either way the disk is the VM's qcow2 overlay (the image is never
  * written); the agent's virtio-serial port, the serial console and QMP are Unix sockets in
  * the VM's state dir, and the console is also logged to a file.
  *
- * Under TCG the guest is told the TSC frequency: calibrating it against an emulated timer
- * sometimes fails ("could not calculate TSC khz") and the guest then stalls for good
- * (4 of 35 boots here; 0 of 23 with tsc_early_khz).
+ * Under TCG a kernel booted directly is told the TSC frequency: calibrating it against an
+ * emulated timer sometimes fails ("could not calculate TSC khz") and the guest then
+ * stalls for good (4 of 35 boots here; 0 of 23 with tsc_early_khz). A disk's command line
+ * is its loader entry's: the boot watchdog's retry covers it there.
  */
 export function qemuArgv(c: QemuConfig): string[] {
-  const tsc = c.accel === "tcg" && c.tscKhz ? [`tsc_early_khz=${c.tscKhz}`] : [];
   const p = c.paths;
   const ports = c.extraPorts ?? [];
+  const pci = "firmware" in c.boot;
+  const bus = pci ? "pci" : "device";
   // prettier-ignore
   const argv = [
     "qemu-system-x86_64",
     "-accel", c.accel,
-    "-M", "microvm,x-option-roms=off,rtc=on",
+    "-M", pci ? "q35" : "microvm,x-option-roms=off,rtc=on",
     "-cpu", c.accel === "kvm" ? "host" : "max",
     "-m", String(c.memMiB),
     "-smp", String(c.cpus),
     "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-    "-kernel", c.kernel,
-    "-append", [c.cmdline, ...tsc].join(" "),
+  ];
+  if ("firmware" in c.boot) {
+    const fw = c.boot.firmware;
+    argv.push("-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${fw.code}`);
+    argv.push("-drive", `if=pflash,format=raw,unit=1,file=${fw.vars}`);
+  } else {
+    const tsc = c.accel === "tcg" && c.tscKhz ? [`tsc_early_khz=${c.tscKhz}`] : [];
+    argv.push("-kernel", c.boot.kernel, "-append", [c.boot.cmdline, ...tsc].join(" "));
+    if (c.boot.initrd) argv.push("-initrd", c.boot.initrd);
+  }
+  // prettier-ignore
+  argv.push(
     "-chardev", `socket,id=con,path=${p.console},server=on,wait=off,logfile=${p.consoleLog},logappend=on`,
     "-serial", "chardev:con",
     // cache=unsafe: the overlay is the VM's private scratch disk; flushes buy nothing.
     "-drive", `id=root,file=${p.overlay},format=qcow2,if=none,cache=unsafe`,
-    "-device", "virtio-blk-device,drive=root",
-    "-device", `virtio-serial-device,max_ports=${2 + ports.length}`,
+    "-device", `virtio-blk-${bus},drive=root`,
+    "-device", `virtio-serial-${bus},max_ports=${2 + ports.length}`,
     "-chardev", `socket,id=agent,path=${p.agent},server=on,wait=off`,
     "-device", `virtserialport,chardev=agent,name=${AGENT_PORT}`,
     "-qmp", `unix:${p.qmp},server=on,wait=off`,
-  ];
+  );
   ports.forEach((name, i) => {
     argv.push("-chardev", `socket,id=port${i},path=${portSocket(p.dir, name)},server=on,wait=off`);
     argv.push("-device", `virtserialport,chardev=port${i},name=${name}`);
@@ -72,9 +94,8 @@ export function qemuArgv(c: QemuConfig): string[] {
     // Loopback only: a sandbox's ports are not for the host's network.
     const fwd = (c.net.forwards ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`);
     argv.push("-netdev", `user,id=net0${fwd.join("")}`);
-    argv.push("-device", "virtio-net-device,netdev=net0");
+    argv.push("-device", `virtio-net-${bus},netdev=net0`);
   }
-  if (c.initrd) argv.push("-initrd", c.initrd);
   return argv;
 }
 

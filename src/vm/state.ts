@@ -157,7 +157,7 @@ function tryReadVm(name: string): VmConfig | undefined {
 
 /** Files plinth puts in a VM dir; removing a VM removes these and nothing else. */
 const VM_FILES =
-  /^(config\.json|qmp\.sock|agent\.sock|console\.sock|console\.log|overlay\.qcow2|qemu\.log|claim\.pid|port-[A-Za-z0-9._-]+\.sock|config\.json\.\d+\.tmp)$/;
+  /^(config\.json|qmp\.sock|agent\.sock|console\.sock|console\.log|overlay\.qcow2|efivars\.fd|qemu\.log|claim\.pid|port-[A-Za-z0-9._-]+\.sock|config\.json\.\d+\.tmp)$/;
 
 /**
  * Remove a VM's state: the files plinth made in its dir, then the dir if that left it

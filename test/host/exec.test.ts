@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ToolError } from "../../src/errors.js";
 import { lastUpdate, run } from "../../src/host/exec.js";
@@ -32,5 +35,18 @@ describe("run: lines as they are printed", () => {
     expect(lastUpdate("I: extracting archives...\n")).toBe("I: extracting archives...");
     expect(lastUpdate("10%\r50%\r100%\r\n")).toBe("100%");
     expect(lastUpdate("\n")).toBe("");
+  });
+});
+
+describe("run: stdout to a file", () => {
+  it("writes binary stdout byte for byte, and a failure still carries stderr", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "plinth-exec-"));
+    const file = path.join(dir, "out");
+    const script = "printf '\\000\\377\\177ELF\\n'; echo 'trailing garbage' >&2; exit 2";
+    const failing = run(["sh", "-c", script], { stage: "t", stdoutFile: file });
+    await expect(failing).rejects.toMatchObject({ exitCode: 2, stderrTail: "trailing garbage" });
+    expect(readFileSync(file)).toEqual(Buffer.from([0, 0xff, 0x7f, 0x45, 0x4c, 0x46, 0x0a]));
+    expect(await run(["printf", "\\001"], { stage: "t", stdoutFile: file })).toBe("");
+    expect(readFileSync(file)).toEqual(Buffer.from([1])); // truncated, not appended
   });
 });

@@ -37,6 +37,14 @@ describe.skipIf(!!skip)("boot and drive examples/minimal.yaml (init: minimal, ag
     expect((await cli(["ps", "-a", "--json"], env)).stdout.trim()).toBe("[]");
   }, 120_000);
 
+  it("--boot disk of an image without the disk output: one sentence, exit 2, no VM state", async () => {
+    const r = await cli(["run", "--rm", "--boot", "disk", image, "--", "true"], env);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/has no UEFI disk to boot\./);
+    expect(r.stderr).toContain("Add `disk` to the spec's outputs");
+    expect((await cli(["ps", "-a", "--json"], env)).stdout.trim()).toBe("[]");
+  }, 60_000);
+
   describe("SDK", () => {
     let sb: Sandbox;
     beforeAll(async () => {

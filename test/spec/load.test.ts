@@ -62,7 +62,7 @@ users:
   - name: a
     uid: "x"
   - name: a
-outputs: [ext4, vmdk]
+outputs: [ext4, vhdx]
 `,
     });
     expect(r.lines).toEqual([
@@ -73,7 +73,7 @@ outputs: [ext4, vmdk]
       'plinth.yaml:7:7: init: Invalid option: expected one of "systemd"|"minimal"',
       "plinth.yaml:10:10: users[0].uid: Invalid input: expected number, received string",
       'plinth.yaml:11:11: user "a" is defined twice (first at users[0])',
-      'plinth.yaml:12:17: outputs[1]: output "vmdk" is not supported yet; supported: ext4',
+      'plinth.yaml:12:17: outputs[1]: output "vhdx" is not one plinth writes; it writes: ext4, disk, qcow2, vmdk, vmx, ova, vmlinux, firecracker',
     ]);
   });
 

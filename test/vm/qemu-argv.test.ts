@@ -3,8 +3,7 @@ import { hostTscKhz, qemuArgv } from "../../src/vm/qemu-argv.js";
 import { vmPaths } from "../../src/vm/state.js";
 
 const base = {
-  kernel: "/k",
-  cmdline: "console=ttyS0",
+  boot: { kernel: "/k", cmdline: "console=ttyS0" },
   memMiB: 512,
   cpus: 1,
   tscKhz: 2599998,
@@ -20,7 +19,7 @@ describe("qemuArgv", () => {
   });
 
   it("passes the host CPU and no TSC override under KVM", () => {
-    const argv = qemuArgv({ ...base, accel: "kvm", initrd: "/i" });
+    const argv = qemuArgv({ ...base, accel: "kvm", boot: { ...base.boot, initrd: "/i" } });
     expect(after(argv, "-append")).toEqual(["console=ttyS0"]);
     expect(after(argv, "-cpu")).toEqual(["host"]);
     expect(after(argv, "-initrd")).toEqual(["/i"]);
@@ -43,6 +42,27 @@ describe("qemuArgv", () => {
       `socket,id=agent,path=${p.agent},server=on,wait=off`,
     ]);
     expect(after(argv, "-qmp")).toEqual([`unix:${p.qmp},server=on,wait=off`]);
+  });
+
+  it("boots a disk on q35 from OVMF's pflash pair, its devices on PCI, no kernel of its own", () => {
+    const argv = qemuArgv({
+      ...base,
+      accel: "tcg",
+      boot: { firmware: { code: "/ovmf/code.fd", vars: "/vm/efivars.fd" } },
+      net: {},
+    });
+    expect(after(argv, "-M")).toEqual(["q35"]);
+    expect(after(argv, "-drive").slice(0, 2)).toEqual([
+      "if=pflash,format=raw,unit=0,readonly=on,file=/ovmf/code.fd",
+      "if=pflash,format=raw,unit=1,file=/vm/efivars.fd",
+    ]);
+    expect(after(argv, "-device")).toEqual([
+      "virtio-blk-pci,drive=root",
+      "virtio-serial-pci,max_ports=2",
+      "virtserialport,chardev=agent,name=org.plinth.agent.0",
+      "virtio-net-pci,netdev=net0",
+    ]);
+    for (const flag of ["-kernel", "-append", "-initrd"]) expect(argv).not.toContain(flag);
   });
 
   it("reads the TSC frequency from /proc/cpuinfo", () => {

@@ -59,7 +59,7 @@ export function resolveModules(
 }
 
 /** The initramfs's /init: load modules, mount the root, hand over to the image's init. */
-function initScript(modules: string[]): string {
+export function initScript(modules: string[]): string {
   return `#!/bin/busybox sh
 # plinth initramfs: only what is needed to reach the root filesystem, then switch_root.
 export PATH=/bin
@@ -72,9 +72,23 @@ root=/dev/vda; init=/sbin/init
 for arg in $(busybox cat /proc/cmdline); do
   case "$arg" in root=*) root="\${arg#root=}";; init=*) init="\${arg#init=}";; esac
 done
-i=0
-while [ ! -b "$root" ] && [ $i -lt 500 ]; do busybox usleep 10000; i=$((i+1)); done
-if ! busybox mount -t ext4 -o rw "$root" /newroot; then
+# root=PARTUUID=… (a disk image): the GPT partition with that unique GUID, read from each
+# disk's partition entries (virtio, SCSI as on VMware, NVMe) (LBA 2, 128 bytes each), since busybox's blkid knows no
+# PARTUUIDs. The GUID's first three fields are stored little-endian.
+partuuid() {
+  want=$(echo "$1" | busybox tr A-F a-f)
+  for dev in /dev/vd[a-z] /dev/sd[a-z] /dev/nvme[0-9]n[0-9]; do
+    [ -b "$dev" ] || continue; n=0; p=; case "$dev" in *[0-9]) p=p;; esac
+    for e in $(busybox dd if=$dev bs=512 skip=2 count=32 2>/dev/null | busybox hexdump -v -e '128/1 "%02x" "\\n"'); do
+      n=$((n+1)); g=\${e:32:32}
+      [ "\${g:6:2}\${g:4:2}\${g:2:2}\${g:0:2}-\${g:10:2}\${g:8:2}-\${g:14:2}\${g:12:2}-\${g:16:4}-\${g:20:12}" = "$want" ] && { echo "$dev$p$n"; return; }
+    done
+  done
+}
+device() { case "$root" in PARTUUID=*) partuuid "\${root#PARTUUID=}";; *) echo "$root";; esac; }
+i=0; dev=$(device)
+while [ ! -b "$dev" ] && [ $i -lt 500 ]; do busybox usleep 10000; i=$((i+1)); dev=$(device); done
+if ! busybox mount -t ext4 -o rw "$dev" /newroot; then
   echo "plinth-initramfs: cannot mount $root"; busybox poweroff -f
 fi
 busybox umount /proc
@@ -93,6 +107,8 @@ export async function makeInitramfs(
   out: string,
   work: string,
   signal?: AbortSignal,
+  /** Beyond BOOT_MODULES: what the image's other hardware needs (VMware's pvscsi, …). */
+  extraModules: string[] = [],
 ): Promise<void> {
   const modDir = [
     resolveInRoot(tree, `/usr/lib/modules/${kernelVersion}`),
@@ -104,11 +120,10 @@ export async function makeInitramfs(
       `the image has no modules directory for kernel ${kernelVersion}.`,
     );
   const read = (f: string) => readFile(path.join(modDir, f), "utf8").catch(() => "");
-  const modules = resolveModules(
-    await read("modules.dep"),
-    await read("modules.builtin"),
-    BOOT_MODULES,
-  );
+  const modules = resolveModules(await read("modules.dep"), await read("modules.builtin"), [
+    ...BOOT_MODULES,
+    ...extraModules,
+  ]);
   const busybox = which("busybox");
   if (!busybox)
     throw new BuildError(

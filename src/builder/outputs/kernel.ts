@@ -5,6 +5,7 @@ import type { Spec } from "../../spec/schema.js";
 import { download } from "../../util/download.js";
 import { resolveInRoot } from "../in-root.js";
 import { makeInitramfs } from "./initramfs.js";
+import { VMWARE_BOOT_MODULES } from "./vmware-hardware.js";
 
 export interface KernelArtifacts {
   /** Kernel version string (from the file name), when known. */
@@ -56,7 +57,9 @@ export async function extractKernel(
   // plinth's own initramfs, not the distribution's: a few modules and busybox, so the
   // guest reaches its root (on virtio-mmio too) without udev or a generic initrd.
   const initrd = path.join(outDir, "initrd.img");
-  await makeInitramfs(tree, version, initrd, work, signal);
+  // A VMware VM's disk is on pvscsi and its NIC is vmxnet3: its initramfs needs them too.
+  const vmware = spec.outputs.some((o) => o === "vmdk" || o === "vmx" || o === "ova");
+  await makeInitramfs(tree, version, initrd, work, signal, vmware ? VMWARE_BOOT_MODULES : []);
   return { version, kernel, initrd };
 }
 

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { checkImage } from "../../check/run.js";
 import { formatTable, toJUnit } from "../../check/report.js";
 import { makeContext } from "../context.js";
-import { accelOption, collect, positiveInt } from "../options.js";
+import { accelOption, BOOT_HELP, bootOption, collect, positiveInt } from "../options.js";
 import { resolveImage } from "../../builder/build.js";
 
 export function registerCheck(program: Command): void {
@@ -14,6 +14,7 @@ export function registerCheck(program: Command): void {
     )
     .argument("<image>", "image directory, name[:version] in the store, or a plinth.yaml")
     .option("--accel <accel>", "auto, kvm or tcg", accelOption, "auto")
+    .option("--boot <how>", BOOT_HELP, bootOption, "kernel")
     .option("--mem <MiB>", "guest memory (default: the spec's validate.vm, else 1024)", positiveInt)
     .option("--cpus <n>", "guest vCPUs (default: the spec's validate.vm, else 1)", positiveInt)
     .option(
@@ -29,6 +30,7 @@ export function registerCheck(program: Command): void {
         ref: string,
         opts: {
           accel: "auto" | "kvm" | "tcg";
+          boot: "kernel" | "disk";
           mem?: number;
           cpus?: number;
           set: string[];
@@ -45,6 +47,7 @@ export function registerCheck(program: Command): void {
         const report = await checkImage({
           imageDir,
           accel: opts.accel,
+          boot: opts.boot,
           memMiB: opts.mem,
           cpus: opts.cpus,
           onEvent: ctx.renderer.onEvent,

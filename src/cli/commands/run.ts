@@ -3,13 +3,22 @@ import { Sandbox, type ExecResult, type StopMethod } from "../../sdk/index.js";
 import { seconds } from "../../ui/progress.js";
 import { makeContext } from "../context.js";
 import { commandExitStatus } from "../exit-status.js";
-import { accelOption, collect, positiveInt, publishOption, type Forward } from "../options.js";
+import {
+  accelOption,
+  BOOT_HELP,
+  bootOption,
+  collect,
+  positiveInt,
+  publishOption,
+  type Forward,
+} from "../options.js";
 
 interface RunOptions {
   rm?: boolean;
   detach?: boolean;
   name?: string;
   accel: "auto" | "kvm" | "tcg";
+  boot: "kernel" | "disk";
   mem: number;
   cpus: number;
   set: string[];
@@ -31,6 +40,7 @@ export function registerRun(program: Command): void {
     .option("-d, --detach", "leave the VM running in the background; print its name")
     .option("--name <name>", "VM name (default: image name + random suffix)")
     .option("--accel <accel>", "auto, kvm or tcg", accelOption, "auto")
+    .option("--boot <how>", BOOT_HELP, bootOption, "kernel")
     .option("--mem <MiB>", "guest memory", positiveInt, 1024)
     .option("--cpus <n>", "guest vCPUs", positiveInt, 1)
     .option("--append <args>", "more kernel command-line arguments (plinth.ip=…, plinth.ssh_key=…)")
@@ -53,6 +63,7 @@ export function registerRun(program: Command): void {
       const sb = await Sandbox.start(ref, {
         name: opts.name,
         accel: opts.accel,
+        boot: opts.boot,
         memMiB: opts.mem,
         cpus: opts.cpus,
         detach: opts.detach,
