@@ -13,6 +13,8 @@ export type PlinthEvent =
       stage: string;
       phase: string;
       packages?: PackageCounts;
+      /** Bytes moved of the total (pushes, pulls, downloads), and when the transfer began. */
+      transfer?: { done: number; total: number; startedMs: number };
     };
 
 /**

@@ -17,6 +17,7 @@ const LAYERS: string[][] = [
   ["spec/"],
   ["image/"],
   ["store/"],
+  ["registry/"],
   ["builder/"],
   ["agent/protocol/"],
   ["agent/client/"],

@@ -13,11 +13,15 @@ import {
   type ImageMetadata,
 } from "../image/metadata.js";
 import { imageVersion, sourceDateEpoch } from "../image/version.js";
+import { ensurePulled, isRemoteRef } from "../registry/index.js";
 import { findByBuildHash, resolveImageRef, slotDir } from "../store/images.js";
 import { loadSpec } from "../spec/load.js";
 import { parseSize } from "../spec/schema.js";
 import { bootstrap } from "./bootstrap/cache.js";
 import { customize } from "./customize/index.js";
+import { licensesOf } from "./customize/licenses.js";
+import { SBOM_FILE, writeSbom } from "../image/sbom.js";
+import { PLINTH_VERSION } from "../version.js";
 import { makeExt4 } from "./outputs/ext4.js";
 import { outputTools, writeOutputs } from "./outputs/index.js";
 import { extractKernel } from "./outputs/kernel.js";
@@ -37,6 +41,8 @@ export interface BuildOptions {
   force?: boolean;
   /** Rebuild the bootstrap stage even when cached. */
   noCache?: boolean;
+  /** Registries to speak plain HTTP to, when `<image>` is pulled (see src/registry/transport.ts). */
+  insecure?: string[];
   onEvent?: EventSink;
   signal?: AbortSignal;
 }
@@ -121,7 +127,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         ["tar", "-x", "--numeric-owner", "-p", ...noDevices, "-f", base.tarball, "-C", tree],
         { stage: "customize", signal },
       );
-      return customize(tree, spec, { version, epoch, emit, signal });
+      const installed = await customize(tree, spec, { version, epoch, emit, signal });
+      const licenses = await licensesOf(
+        tree,
+        installed.map((p) => p.name),
+      );
+      return installed.map((p) => ({ ...p, license: licenses.get(p.name) }));
     });
     const kernel = await step("kernel", () => extractKernel(tree, spec, out, scratch, signal));
     await step("ext4", () =>
@@ -150,6 +161,17 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       artifacts.push(await describeArtifact(out, "vmlinuz", "kernel"));
       if (kernel.initrd) artifacts.push(await describeArtifact(out, "initrd.img", "initrd"));
       artifacts.push(...outputs);
+      await writeSbom(out, {
+        name: spec.name,
+        version,
+        buildHash: plan.buildHash,
+        created: new Date(epoch * 1000).toISOString(),
+        distro: spec.base.distro,
+        suite: spec.base.suite,
+        packages,
+        toolVersion: PLINTH_VERSION,
+      });
+      artifacts.push(await describeArtifact(out, SBOM_FILE, "sbom", "spdx"));
       // Nothing here may depend on when or where it was built: equal inputs, equal bytes.
       const meta: ImageMetadata = {
         schemaVersion: 1,
@@ -167,7 +189,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
           cmdline: plan.kernelCmdline,
         },
         artifacts,
-        packages,
+        packages: packages.map(({ name, version, arch }) => ({ name, version, arch })),
         spec: portableSpec(spec),
       };
       await writeMetadata(out, meta);
@@ -212,12 +234,14 @@ export async function ensureImage(
 
 /**
  * What `<image>` means everywhere (CLI, SDK): a spec file (built unless the store already
- * has it), an image directory, or `name[:version]` in the store.
+ * has it), an image directory, `name[:version]` in the store, or a registry reference or
+ * metadata.json URL (pulled unless an earlier pull of it is in the store).
  */
 export async function resolveImage(
   ref: string,
   options: Omit<BuildOptions, "specFile"> = {},
 ): Promise<{ imageDir: string; reused: boolean }> {
   if (/\.ya?ml$/.test(ref) && existsSync(ref)) return ensureImage({ ...options, specFile: ref });
+  if (!existsSync(ref) && isRemoteRef(ref)) return ensurePulled(ref, options);
   return { imageDir: await resolveImageRef(ref), reused: true };
 }

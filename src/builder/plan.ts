@@ -16,8 +16,10 @@ export const STAGE_FORMAT = 1;
  * init, guest-config…), so an image built by an older plinth is not taken as up to date.
  * 2: guest-config, /etc/plinth-release, the content sections of issue 4.
  * 3: the static Go agent, PID 1 of minimal images (no Node.js, no tini, no shell init).
+ * 4: one build epoch (pinned inode times), per-machine identity made on first boot.
+ * 5: an SPDX 2.3 SBOM (sbom.spdx.json) in every image.
  */
-export const IMAGE_FORMAT = 4;
+export const IMAGE_FORMAT = 5;
 
 export interface BootstrapPlan {
   distro: Spec["base"]["distro"];

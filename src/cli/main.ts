@@ -12,6 +12,13 @@ import { registerConsole } from "./commands/console.js";
 import { registerCheck } from "./commands/check.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerSchema } from "./commands/schema.js";
+import { registerImages } from "./commands/images.js";
+import { registerRm } from "./commands/rm.js";
+import { registerPrune } from "./commands/prune.js";
+import { registerPush } from "./commands/push.js";
+import { registerPull } from "./commands/pull.js";
+import { registerLogin } from "./commands/login.js";
+import { registerSbom } from "./commands/sbom.js";
 import { reportError } from "./context.js";
 import { exitStatusOf } from "./exit-status.js";
 import { PLINTH_VERSION } from "../version.js";
@@ -34,6 +41,13 @@ registerLogs(program);
 registerConsole(program);
 registerCheck(program);
 registerSchema(program);
+registerImages(program);
+registerRm(program);
+registerPrune(program);
+registerLogin(program);
+registerPush(program);
+registerPull(program);
+registerSbom(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "commander";
+import { isRegistryRef, parseRegistryRef } from "../registry/index.js";
 
 /** Commander helper for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
@@ -40,4 +41,14 @@ export function publishOption(value: string, previous: Forward[]): Forward[] {
   if (!m || !ok(Number(m[1])) || !ok(Number(m[2])))
     throw new InvalidArgumentError("expected HOST:GUEST ports, e.g. 2222:22");
   return [...previous, { host: Number(m[1]), guest: Number(m[2]) }];
+}
+
+/** `--insecure`'s help: it names no registry; it applies to the one in the command's reference. */
+export const INSECURE_HELP =
+  "speak plain HTTP to the registry this reference names (no other registry is affected)";
+
+/** The registry `--insecure` applies to: the one `ref` names, if it names one. */
+export function insecureFor(ref: string, insecure: boolean | undefined): string[] {
+  if (!insecure || !isRegistryRef(ref)) return [];
+  return [parseRegistryRef(ref).registry];
 }

@@ -98,7 +98,7 @@ export const TOOLS: Tool[] = [
   {
     name: "zstd",
     pkg: "zstd",
-    usedFor: "unpacking zstd kernels (Firecracker's vmlinux)",
+    usedFor: "unpacking zstd kernels (Firecracker's vmlinux); compressing pushed and pulled images",
     version: ["zstd", "--version"],
   },
   {
@@ -114,6 +114,25 @@ export const TOOLS: Tool[] = [
     version: ["ssh", "-V"],
   },
   { name: "OVMF", pkg: "ovmf", usedFor: "UEFI boot tests", file: "/usr/share/OVMF/OVMF_CODE.fd" },
+  // The registry tests' counterparts: a real registry and a client no one here wrote.
+  ...[
+    {
+      name: "docker-registry",
+      pkg: "docker-registry",
+      usedFor: "the push/pull tests' local OCI registry",
+    },
+    {
+      name: "skopeo",
+      pkg: "skopeo",
+      usedFor: "the push/pull tests' third-party OCI client",
+      version: ["skopeo", "--version"],
+    },
+    {
+      name: "htpasswd",
+      pkg: "apache2-utils",
+      usedFor: "the push/pull tests' registry with basic auth",
+    },
+  ].map((t) => ({ ...t, optional: !inSourceCheckout() })),
   {
     name: "go",
     pkg: "golang-go",

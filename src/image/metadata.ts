@@ -8,8 +8,11 @@ import { readStateFile } from "../util/state-file.js";
 
 const ArtifactSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9._-]+$/),
-  /** rootfs, kernel and initrd are in every image (the `ext4` output); the rest are the spec's `outputs`. */
-  kind: z.union([z.enum(["rootfs", "kernel", "initrd"]), z.enum(OUTPUTS).exclude(["ext4"])]),
+  /** rootfs, kernel, initrd and sbom are in every image; the rest are the spec's `outputs`. */
+  kind: z.union([
+    z.enum(["rootfs", "kernel", "initrd", "sbom"]),
+    z.enum(OUTPUTS).exclude(["ext4"]),
+  ]),
   format: z.string().optional(),
   size: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),

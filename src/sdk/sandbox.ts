@@ -23,6 +23,8 @@ export interface SandboxOptions {
   detach?: boolean;
   /** When `image` is a spec file: `--set` style overrides. */
   sets?: string[];
+  /** When `image` is a registry reference: registries spoken to over plain HTTP. */
+  insecure?: string[];
   /** Progress: the image build (when `image` is a spec), then a "boot" stage. */
   onEvent?: EventSink;
   /** Cancels building and booting (rejects with CancelledError). */
@@ -81,12 +83,16 @@ export class Sandbox {
     this.files = new SandboxFiles(async () => (await this.agent()).files);
   }
 
-  /** Boot `image`: an image directory, `name[:version]` from the store, or a spec file (built if needed). */
+  /**
+   * Boot `image`: an image directory, `name[:version]` from the store, a spec file (built
+   * if needed), or a registry reference / metadata.json URL (pulled if needed).
+   */
   static async start(image: string, options: SandboxOptions = {}): Promise<Sandbox> {
     const emit = options.onEvent ?? noEvents;
     const t0 = performance.now();
     const resolved = await resolveImage(image, {
       sets: options.sets,
+      insecure: options.insecure,
       onEvent: options.onEvent,
       signal: options.signal,
     });

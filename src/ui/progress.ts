@@ -91,6 +91,7 @@ export function humanRenderer(
 
 /** A progress event as the live line shows it: "installing packages · fetched 112 · unpacked 80/232". */
 export function progressDetail(e: Extract<PlinthEvent, { type: "progress" }>): string {
+  if (e.transfer) return `${e.phase} · ${transferDetail(e.transfer)}`;
   const p = e.packages;
   if (!p) return e.phase;
   const of = p.total ? `/${p.total}` : "";
@@ -100,6 +101,13 @@ export function progressDetail(e: Extract<PlinthEvent, { type: "progress" }>): s
     p.setUp ? `set up ${p.setUp}${of}` : "",
   ];
   return [e.phase, ...counts].filter(Boolean).join(" · ");
+}
+
+/** "312/840 MiB · 41.2 MiB/s" */
+export function transferDetail(t: { done: number; total: number; startedMs: number }): string {
+  const mib = (n: number) => (n / 1024 ** 2).toFixed(n < 10 * 1024 ** 2 ? 1 : 0);
+  const secs = Math.max((performance.now() - t.startedMs) / 1000, 0.001);
+  return `${mib(t.done)}/${mib(t.total)} MiB · ${(t.done / 1024 ** 2 / secs).toFixed(1)} MiB/s`;
 }
 
 /** One terminal row at most: a wrapped live line could not be redrawn in place. */

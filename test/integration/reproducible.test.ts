@@ -37,7 +37,7 @@ describe.skipIf(!!skip)("bit-identical rebuilds", () => {
     const cache = () => mkdtempSync(path.join(os.tmpdir(), "plinth-repro-cache-"));
     const a = await build(EVERY_OUTPUT, { ...sde, PLINTH_CACHE: cache() });
     const b = await build(EVERY_OUTPUT, { ...sde, PLINTH_CACHE: cache() });
-    expect(Object.keys(a)).toHaveLength(12); // ext4's 3 files, 7 outputs, metadata, SHA256SUMS
+    expect(Object.keys(a)).toHaveLength(13); // ext4's 3 files, 7 outputs, SBOM, metadata, SHA256SUMS
     expect(b).toEqual(a);
   }, 900_000);
 

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import lockfile from "proper-lockfile";
+import { markUsed } from "../../store/cache.js";
 import type { EventSink } from "../../events.js";
 import type { BootstrapPlan } from "../plan.js";
 import { cacheDir } from "../../paths.js";
@@ -44,6 +45,7 @@ export async function bootstrap(
   try {
     const epochFile = tarball.replace(/\.tar$/, ".epoch");
     if (!opts.noCache && existsSync(tarball) && (await stat(tarball)).size > 0) {
+      await markUsed(tarball);
       return { tarball, cached: true, epoch: await recordedEpoch(plan, epochFile, tarball) };
     }
     const epoch = plan.sourceDateEpoch ?? Math.floor(Date.now() / 1000);
@@ -62,6 +64,7 @@ export async function bootstrap(
     } finally {
       await rm(tmp, { force: true });
     }
+    await markUsed(tarball);
     return { tarball, cached: false, epoch };
   } finally {
     await release();

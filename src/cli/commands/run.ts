@@ -8,6 +8,8 @@ import {
   BOOT_HELP,
   bootOption,
   collect,
+  INSECURE_HELP,
+  insecureFor,
   positiveInt,
   publishOption,
   type Forward,
@@ -26,6 +28,7 @@ interface RunOptions {
   append?: string;
   net?: boolean;
   publish: Forward[];
+  insecure?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -34,7 +37,10 @@ export function registerRun(program: Command): void {
     .description(
       "boot an image (building a spec first if needed); run a command in it, or just show it comes up",
     )
-    .argument("<image>", "image directory, name[:version] in the store, or a plinth.yaml")
+    .argument(
+      "<image>",
+      "image directory, name[:version] in the store, a plinth.yaml, or a registry ref / URL (pulled)",
+    )
     .argument("[command...]", "command to run through the agent (after --)")
     .option("--rm", "remove the VM's state (overlay, console log) when it stops")
     .option("-d, --detach", "leave the VM running in the background; print its name")
@@ -57,6 +63,7 @@ export function registerRun(program: Command): void {
       collect,
       [],
     )
+    .option("--insecure", INSECURE_HELP)
     .option("--json", "JSON events on stdout, the result as the last line")
     .action(async (ref: string, command: string[], opts: RunOptions) => {
       const ctx = makeContext(!!opts.json);
@@ -70,6 +77,7 @@ export function registerRun(program: Command): void {
         append: opts.append,
         net: opts.net || opts.publish.length ? { forwards: opts.publish } : undefined,
         sets: opts.set,
+        insecure: insecureFor(ref, opts.insecure),
         onEvent: ctx.renderer.onEvent,
         signal: ctx.signal,
       });

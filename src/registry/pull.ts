@@ -1,0 +1,155 @@
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import lockfile from "proper-lockfile";
+import { UserError } from "../errors.js";
+import { noEvents, stage, type EventSink } from "../events.js";
+import { run } from "../host/exec.js";
+import { requireTools } from "../host/tools.js";
+import type { Artifact } from "../image/metadata.js";
+import { cacheDir } from "../paths.js";
+import { inParallel } from "../util/parallel.js";
+import { IndexSchema, TITLE, plinthManifest } from "./artifact.js";
+import { MEDIA, RegistryClient, type Descriptor } from "./client.js";
+import { landImage, parseMetadata, slotFor } from "./land.js";
+import { transferProgress } from "./progress.js";
+import { formatRef, parseRegistryRef } from "./reference.js";
+
+export interface PullOptions {
+  insecure?: string[];
+  onEvent?: EventSink;
+  signal?: AbortSignal;
+}
+
+export interface PullResult {
+  imageDir: string;
+  /** False when the store had this exact image already. */
+  pulled: boolean;
+  digest?: string;
+  /** Bytes found from an interrupted earlier pull and not downloaded again. */
+  resumedBytes: number;
+}
+
+/**
+ * Pull a plinth image from a registry into the store. Blobs go to the download cache
+ * (resumed when an earlier pull was interrupted) and are verified by digest; artifacts
+ * are verified against metadata.json before the image becomes visible.
+ */
+export async function pullImage(source: string, o: PullOptions = {}): Promise<PullResult> {
+  const emit = o.onEvent ?? noEvents;
+  const ref = parseRegistryRef(source);
+  const client = new RegistryClient(ref.registry, { insecure: o.insecure, signal: o.signal });
+  const name = formatRef(ref);
+  const { manifest, digest } = await stage(emit, "resolve", `Resolving ${name}`, async () => {
+    let got = await client.getManifest(ref.repository, ref.digest ?? ref.tag!);
+    let digest = sha256Of(got.bytes);
+    if (ref.digest && digest !== ref.digest)
+      throw new UserError(
+        "CHECKSUM_MISMATCH",
+        `${name}: the registry sent a manifest with digest ${digest}.`,
+      );
+    // An index (several platforms under one tag) points at the manifest for this host's arch.
+    if (got.mediaType === MEDIA.index || got.mediaType === MEDIA.dockerList) {
+      const index = IndexSchema.parse(JSON.parse(got.bytes.toString("utf8")));
+      const arch = hostArch();
+      const entry =
+        index.manifests.find((m) => m.platform?.architecture === arch) ?? index.manifests[0];
+      if (!entry) throw new UserError("NOT_FOUND", `${name} is an empty index.`);
+      got = await client.getManifest(ref.repository, entry.digest);
+      digest = sha256Of(got.bytes);
+      if (digest !== entry.digest)
+        throw new UserError(
+          "CHECKSUM_MISMATCH",
+          `${name}: manifest ${entry.digest} came with digest ${digest}.`,
+        );
+    }
+    return { manifest: plinthManifest(got.bytes, name), digest };
+  });
+  const metaBytes = await client.getBlob(ref.repository, manifest.config.digest);
+  if (sha256Of(metaBytes) !== manifest.config.digest)
+    throw new UserError(
+      "CHECKSUM_MISMATCH",
+      `${name}: its metadata.json does not match digest ${manifest.config.digest}.`,
+    );
+  const meta = parseMetadata(metaBytes, `${name}'s metadata.json`);
+  const existing = slotFor(meta);
+  if (existing.present) return { imageDir: existing.dir, pulled: false, digest, resumedBytes: 0 };
+
+  const layers = new Map<string, Descriptor>();
+  for (const l of manifest.layers) if (l.annotations?.[TITLE]) layers.set(l.annotations[TITLE], l);
+  const missing = meta.artifacts.filter((a) => !layers.has(a.name)).map((a) => a.name);
+  if (missing.length)
+    throw new UserError("BAD_IMAGE", `${name} lacks layers for ${missing.join(", ")}.`, {
+      hint: "Push the image again with `plinth push`.",
+    });
+  if (manifest.layers.some((l) => l.mediaType.endsWith("+zstd"))) requireTools(["zstd"]);
+  const downloads = path.join(cacheDir(), "downloads");
+  await mkdir(downloads, { recursive: true });
+  const blobFile = (d: Descriptor) => path.join(downloads, `${d.digest.replace(":", "-")}.part`);
+
+  let resumedBytes = 0;
+  await stage(emit, "download", `Pulling ${name}`, async () => {
+    const wanted = meta.artifacts.map((a) => layers.get(a.name)!);
+    const progress = transferProgress(
+      emit,
+      "download",
+      "downloading",
+      wanted.reduce((n, d) => n + d.size, 0),
+    );
+    await inParallel(wanted, 3, async (d) => {
+      const part = blobFile(d);
+      // Two pulls of one blob take turns on its part file rather than both appending to it.
+      const release = await lockfile.lock(part, {
+        realpath: false,
+        retries: { retries: 3600, minTimeout: 500, maxTimeout: 1000 },
+        stale: 10_000,
+      });
+      try {
+        const r = await client.fetchBlob(ref.repository, d, part, progress.item(d.digest));
+        resumedBytes += r.resumedFrom;
+      } finally {
+        await release();
+      }
+    });
+    progress.end();
+  });
+  const imageDir = await stage(emit, "land", "Verifying and storing", () =>
+    landImage(
+      metaBytes,
+      meta,
+      (a: Artifact, dest: string) =>
+        unpackLayer(layers.get(a.name)!, blobFile(layers.get(a.name)!), dest, o.signal),
+      { source: formatRef({ ...ref, digest: undefined }), digest },
+    ),
+  );
+  for (const d of layers.values()) await rm(blobFile(d), { force: true });
+  return { imageDir, pulled: true, digest, resumedBytes };
+}
+
+async function unpackLayer(
+  d: Descriptor,
+  blob: string,
+  dest: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (d.mediaType.endsWith("+zstd")) {
+    // zstd writes runs of zeros as holes: a sparse rootfs stays sparse.
+    await run(["zstd", "-d", "-q", "--no-progress", "-f", "-o", dest, blob], {
+      stage: "land",
+      signal,
+    });
+    return;
+  }
+  await rename(blob, dest).catch(async () => {
+    await copyFile(blob, dest); // another filesystem
+    await rm(blob, { force: true });
+  });
+}
+
+function sha256Of(b: Buffer): string {
+  return `sha256:${createHash("sha256").update(b).digest("hex")}`;
+}
+
+function hostArch(): string {
+  return process.arch === "x64" ? "amd64" : process.arch;
+}
