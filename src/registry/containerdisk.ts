@@ -7,15 +7,14 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { pack as tarPack } from "tar-stream";
 import { UserError } from "../errors.js";
-import { noEvents, stage } from "../events.js";
-import { verifyImage, type ImageMetadata } from "../image/metadata.js";
+import { stage } from "../events.js";
+import type { ImageMetadata } from "../image/metadata.js";
 import { cacheDir } from "../paths.js";
 import { markUsed } from "../store/cache.js";
 import { inside } from "../util/safe-path.js";
 import { addBuffer, addFile } from "../util/tar.js";
 import { MEDIA } from "./client.js";
-import { uploadAll, type Blob, type PushOptions, type PushResult } from "./push.js";
-import { parseRegistryRef } from "./reference.js";
+import { startPush, uploadAll, type Blob, type PushOptions, type PushResult } from "./push.js";
 
 /** KubeVirt runs QEMU as uid/gid 107 and reads a containerDisk's disk from /disk/. */
 const QEMU_ID = 107;
@@ -33,9 +32,7 @@ export async function pushContainerDisk(
   target: string,
   o: PushOptions = {},
 ): Promise<PushResult> {
-  const emit = o.onEvent ?? noEvents;
-  const ref = parseRegistryRef(target);
-  const meta = await stage(emit, "verify", "Verifying the image", () => verifyImage(imageDir));
+  const { emit, ref, meta } = await startPush(imageDir, target, o);
   const qcow2 = meta.artifacts.find((a) => a.kind === "qcow2");
   if (!qcow2)
     throw new UserError(

@@ -43,9 +43,7 @@ export async function pushImage(
   target: string,
   o: PushOptions = {},
 ): Promise<PushResult> {
-  const emit = o.onEvent ?? noEvents;
-  const ref = parseRegistryRef(target);
-  const meta = await stage(emit, "verify", "Verifying the image", () => verifyImage(imageDir));
+  const { emit, ref, meta } = await startPush(imageDir, target, o);
   requireTools(meta.artifacts.some(compresses) ? ["zstd"] : []);
   const layers = await stage(emit, "compress", "Compressing artifacts", () =>
     Promise.all(meta.artifacts.map((a) => layerBlob(imageDir, a, o.signal))),
@@ -70,6 +68,18 @@ export async function pushImage(
  * Upload blobs then the manifest, and record the push beside the image. Shared by the
  * plinth artifact and the containerDisk image.
  */
+/** What every push starts with: the target parsed, the image verified against its sums. */
+export async function startPush(
+  imageDir: string,
+  target: string,
+  o: PushOptions,
+): Promise<{ emit: EventSink; ref: RegistryRef; meta: ImageMetadata }> {
+  const emit = o.onEvent ?? noEvents;
+  const ref = parseRegistryRef(target);
+  const meta = await stage(emit, "verify", "Verifying the image", () => verifyImage(imageDir));
+  return { emit, ref, meta };
+}
+
 export async function uploadAll(
   imageDir: string,
   ref: RegistryRef,
