@@ -35,6 +35,7 @@ describe.skipIf(!!skip)("build examples/minimal.yaml for real", () => {
       "initrd.img",
       "metadata.json",
       "rootfs.ext4",
+      "sbom.spdx.json",
       "vmlinuz",
     ]);
     expect(readdirSync(path.dirname(imageDir))).toEqual([path.basename(imageDir)]);
@@ -99,7 +100,12 @@ describe.skipIf(!!skip)("build examples/minimal.yaml for real", () => {
       "console=ttyS0 root=/dev/vda rw panic=-1 init=/usr/lib/plinth/plinth-agent",
     );
     expect(meta.kernel.version).toMatch(/cloud-amd64$/);
-    expect(meta.artifacts.map((a) => a.name)).toEqual(["rootfs.ext4", "vmlinuz", "initrd.img"]);
+    expect(meta.artifacts.map((a) => a.name)).toEqual([
+      "rootfs.ext4",
+      "vmlinuz",
+      "initrd.img",
+      "sbom.spdx.json",
+    ]);
     for (const a of meta.artifacts)
       expect(await sha256File(path.join(imageDir, a.name))).toBe(a.sha256);
     const names = meta.packages.map((p) => p.name);

@@ -19,7 +19,17 @@ async function expectOutputs(image: string, name: string): Promise<void> {
   const kinds = meta.artifacts.map((a) => a.kind).sort();
   const file = (f: string) => path.join(image, f);
   if (name === "claudeos") {
-    expect(kinds).toEqual(["disk", "initrd", "kernel", "ova", "qcow2", "rootfs", "vmdk", "vmx"]);
+    expect(kinds).toEqual([
+      "disk",
+      "initrd",
+      "kernel",
+      "ova",
+      "qcow2",
+      "rootfs",
+      "sbom",
+      "vmdk",
+      "vmx",
+    ]);
     // The VMDK and the qcow2 hold the raw disk, sector for sector, and are clean.
     for (const [format, f] of [
       ["vmdk", "disk.vmdk"],
@@ -34,14 +44,29 @@ async function expectOutputs(image: string, name: string): Promise<void> {
     ).toEqual(["claudeos.ovf", "disk.vmdk", "claudeos.mf", ""]);
   }
   if (name === "lia" || name === "kelpie") {
-    expect(kinds).toEqual(["firecracker", "initrd", "kernel", "rootfs", "vmlinux"]);
-    expect(readFileSync(file("vmlinux")).subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+    expect(kinds).toEqual(["firecracker", "initrd", "kernel", "rootfs", "sbom", "vmlinux"]);
+    expectVmlinuxOf(file("vmlinuz"), file("vmlinux"));
     const config = JSON.parse(readFileSync(file("firecracker.json"), "utf8")) as Record<
       string,
       unknown
     >;
     expect(validateAgainst("FullVmConfiguration", config, { closed: true })).toEqual([]);
   }
+}
+
+/** `elf` is the x86-64 ELF executable inside the distribution bzImage `vmlinuz`, whole. */
+function expectVmlinuxOf(vmlinuz: string, elf: string): void {
+  const image = readFileSync(vmlinuz);
+  const out = readFileSync(elf);
+  // What `file` reports as "ELF 64-bit LSB executable, x86-64".
+  expect(out.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+  expect([out[4], out[5], out[6]]).toEqual([2, 1, 1]);
+  expect(out.readUInt16LE(16)).toBe(2); // ET_EXEC
+  expect(out.readUInt16LE(18)).toBe(62);
+  // The kernel build appends the uncompressed size (le32) to the payload it compresses.
+  const start = (image[0x1f1]! + 1) * 512 + image.readUInt32LE(0x248);
+  const end = start + image.readUInt32LE(0x24c);
+  expect(out.length).toBe(image.readUInt32LE(end - 4));
 }
 
 /** Prints the VM's ed25519 host key fingerprint, then its machine id. */
