@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -105,6 +105,8 @@ describe.skipIf(!run)("Go agent binary (skipped: not built, run scripts/build-ag
       await exercise(client, tmp);
       await client.close();
     } finally {
+      // The agent is script's child, on a pty of its own: it would outlive script.
+      spawnSync("pkill", ["-KILL", "-P", String(child.pid)]);
       child.kill("SIGKILL");
     }
   });
