@@ -61,6 +61,14 @@ func main() {
 	a := agent.New(version)
 	a.Log = logf
 	a.PowerOff = powerOff(pid1, logf)
+	if err := a.LoadDefaults(agent.DefaultsFile); err != nil {
+		logf("exec defaults ignored: " + err.Error())
+	}
+	if pid1 || o.init {
+		if err := a.StartEntrypoint(os.Stdout); err != nil {
+			os.Stdout.WriteString("plinth-init: entrypoint not started: " + err.Error() + "\n")
+		}
+	}
 	agent.SetOrphanCounter(proc.Orphans)
 
 	stop := make(chan struct{})

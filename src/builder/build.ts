@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { SpecError } from "../errors.js";
+import { SpecError, UnsupportedError } from "../errors.js";
 import { noEvents, stage, type EventSink } from "../events.js";
 import { run } from "../host/exec.js";
 import { requireTools } from "../host/tools.js";
@@ -18,7 +18,15 @@ import { findByBuildHash, resolveImageRef, slotDir } from "../store/images.js";
 import { loadSpec } from "../spec/load.js";
 import { parseSize } from "../spec/schema.js";
 import { bootstrap } from "./bootstrap/cache.js";
-import { customize } from "./customize/index.js";
+import {
+  containerBootstrap,
+  containerSource,
+  type ContainerBootstrap,
+  describeSource,
+  resolveDigest,
+} from "./container/index.js";
+import { customize, Rootfs } from "./customize/index.js";
+import { osRelease } from "./customize/container.js";
 import { licensesOf } from "./customize/licenses.js";
 import { SBOM_FILE, writeSbom } from "../image/sbom.js";
 import { PLINTH_VERSION } from "../version.js";
@@ -63,7 +71,7 @@ const BUILD_TOOLS = ["mmdebstrap", "mke2fs", "resize2fs", "dumpe2fs", "debugfs",
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? noEvents;
   const { signal } = options;
-  const plan = planFor(options);
+  const plan = await planFor(options);
   requireTools([
     ...BUILD_TOOLS,
     ...(plan.spec.base.distro === "ubuntu" ? ["ubuntu-keyring"] : []),
@@ -89,6 +97,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     return { version, dest };
   };
 
+  if (process.getuid?.() !== 0 && plan.container)
+    throw new UnsupportedError(
+      "A container base builds as root only for now: its layers carry owners a plain user cannot set.",
+      "Run the build with sudo.",
+    );
   if (process.getuid?.() !== 0) {
     // Rootless: bootstrap here (mmdebstrap --mode=unshare), the rest in a user namespace.
     const base = await step(
@@ -109,25 +122,49 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   try {
     work = await makeWorkDir(EXPECTED_TREE_BYTES);
     const scratch = work;
+    const { container } = plan;
     const base = await step(
       "bootstrap",
-      () => bootstrap(plan.bootstrap, { signal, emit, noCache: options.noCache, tmpDir: scratch }),
+      () =>
+        container
+          ? containerBootstrap(container, {
+              arch: spec.arch,
+              sourceDateEpoch: plan.bootstrap.sourceDateEpoch,
+              noCache: options.noCache,
+              tmpDir: scratch,
+              insecure: options.insecure,
+              noDevices: inUserNamespace(),
+              emit,
+              signal,
+            })
+          : bootstrap(plan.bootstrap, { signal, emit, noCache: options.noCache, tmpDir: scratch }),
       (r) => r.cached,
     );
+    const config = container ? (base as ContainerBootstrap).config : undefined;
     const { epoch } = base;
     const { version, dest } = await destination(epoch);
     tmp = await tempBeside(dest);
     const out = tmp;
     const tree = path.join(work, "rootfs");
+    // A container base's suite is what its os-release says, known once it is unpacked.
+    let suite = spec.base.suite ?? "";
     const packages = await step("customize", async () => {
       await mkdir(tree);
       // In a user namespace device nodes cannot be made; the guest mounts devtmpfs anyway.
       const noDevices = inUserNamespace() ? ["--exclude=./dev/*"] : [];
       await run(
-        ["tar", "-x", "--numeric-owner", "-p", ...noDevices, "-f", base.tarball, "-C", tree],
+        // prettier-ignore
+        ["tar", "-x", "--numeric-owner", "-p", "--xattrs", "--xattrs-include=*", ...noDevices, "-f", base.tarball, "-C", tree],
         { stage: "customize", signal },
       );
-      const installed = await customize(tree, spec, { version, epoch, emit, signal });
+      const installed = await customize(tree, spec, {
+        version,
+        epoch,
+        emit,
+        signal,
+        container: config && { config, packages: plan.bootstrap.packages },
+      });
+      if (container) suite = (await osRelease(new Rootfs(tree))).codename ?? "unknown";
       const licenses = await licensesOf(
         tree,
         installed.map((p) => p.name),
@@ -167,7 +204,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         buildHash: plan.buildHash,
         created: new Date(epoch * 1000).toISOString(),
         distro: spec.base.distro,
-        suite: spec.base.suite,
+        suite,
         packages,
         toolVersion: PLINTH_VERSION,
       });
@@ -178,7 +215,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         name: spec.name,
         version,
         arch: spec.arch,
-        base: { distro: spec.base.distro, suite: spec.base.suite },
+        base: {
+          distro: spec.base.distro,
+          suite,
+          ...(container
+            ? { image: `${describeSource(container.source)}@${container.digest}` }
+            : {}),
+        },
         created: new Date(epoch * 1000).toISOString(),
         specDigest: plan.specDigest,
         buildHash: plan.buildHash,
@@ -204,13 +247,27 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
-/** The spec loaded with its overrides, planned with the environment's SOURCE_DATE_EPOCH. */
-function planFor(options: Pick<BuildOptions, "specFile" | "sets">): Plan {
+/**
+ * The spec loaded with its overrides, planned with the environment's SOURCE_DATE_EPOCH
+ * and, for a container base, the digest its reference resolves to now (a moved tag is a
+ * new build).
+ */
+async function planFor(
+  options: Pick<BuildOptions, "specFile" | "sets" | "insecure" | "signal">,
+): Promise<Plan> {
   const loaded = loadSpec(options.specFile, { sets: options.sets });
   if (!loaded.spec) throw new SpecError(loaded.diagnostics);
+  const source = containerSource(loaded.spec.base);
   return planBuild(loaded.spec, {
     specFile: path.resolve(options.specFile),
     sourceDateEpoch: sourceDateEpoch(),
+    baseDigest:
+      source &&
+      (await resolveDigest(source, {
+        arch: loaded.spec.arch,
+        insecure: options.insecure,
+        signal: options.signal,
+      })),
   });
 }
 
@@ -221,7 +278,7 @@ function planFor(options: Pick<BuildOptions, "specFile" | "sets">): Plan {
 export async function ensureImage(
   options: BuildOptions,
 ): Promise<{ imageDir: string; reused: boolean }> {
-  const plan = planFor(options);
+  const plan = await planFor(options);
   const existing = options.noCache
     ? undefined
     : await findByBuildHash(plan.spec.name, plan.buildHash);

@@ -7,6 +7,7 @@ import { kernelPackage, mapComponents, mapPackages } from "./distro-map.js";
 import { defaultMirror, securityMirror } from "./bootstrap/mirror.js";
 import { readAgentBinary } from "./customize/agent.js";
 import { MINIMAL_INIT } from "../contract.js";
+import { containerSource, describeSource, type ContainerSource } from "./container/source.js";
 
 /** Bumped when plinth changes what the bootstrap produces, so old cache entries are not reused. */
 export const STAGE_FORMAT = 1;
@@ -43,12 +44,22 @@ export interface BootstrapPlan {
   hash: string;
 }
 
+/** A container base (`base: { image | oci-layout | tarball | dockerfile }`) as the bootstrap. */
+export interface ContainerPlan {
+  source: ContainerSource;
+  /** The image manifest's digest for the spec's arch (see container/source.ts). */
+  digest: string;
+  hash: string;
+}
+
 export interface Plan {
   spec: Spec;
   specFile: string;
   /** Hash of the resolved spec and of every file it copies in. */
   specDigest: string;
   bootstrap: BootstrapPlan;
+  /** Set for a container base; then `bootstrap` describes only the packages to install. */
+  container?: ContainerPlan;
   /** Hash of the whole build: equal hashes give equal images. */
   buildHash: string;
   kernelCmdline: string;
@@ -64,6 +75,8 @@ export interface PlanOptions {
   isRoot?: boolean;
   /** SOURCE_DATE_EPOCH, if set (see `sourceDateEpoch()`). */
   sourceDateEpoch?: number;
+  /** A container base's manifest digest (`resolveDigest`); without it, its reference stands in. */
+  baseDigest?: string;
 }
 
 export function planBuild(spec: Spec, options: PlanOptions): Plan {
@@ -84,6 +97,19 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
     options.isRoot ?? process.getuid?.() === 0,
     options.sourceDateEpoch,
   );
+  const source = containerSource(spec.base);
+  const container = source && {
+    source,
+    digest: options.baseDigest ?? describeSource(source),
+    hash: sha256(
+      stableStringify({
+        f: STAGE_FORMAT,
+        container: options.baseDigest ?? describeSource(source),
+        arch: spec.arch,
+        sourceDateEpoch: options.sourceDateEpoch,
+      }),
+    ),
+  };
   const specDigest = digestSpec(spec);
   const init = spec.init === "minimal" ? `init=${MINIMAL_INIT}` : undefined;
   const kernelCmdline = [
@@ -101,11 +127,17 @@ export function planBuild(spec: Spec, options: PlanOptions): Plan {
     specFile: options.specFile,
     specDigest,
     bootstrap,
-    buildHash: sha256(String(IMAGE_FORMAT), bootstrap.hash, specDigest),
+    ...(container ? { container } : {}),
+    buildHash: sha256(String(IMAGE_FORMAT), container?.hash ?? bootstrap.hash, specDigest),
     kernelCmdline,
     notes: [...mapped.notes, ...(kernelNote ? [kernelNote] : []), ...components.notes],
     stages: [
-      { id: "bootstrap", title: `bootstrap ${spec.base.distro} ${spec.base.suite}` },
+      {
+        id: "bootstrap",
+        title: source
+          ? `container base ${describeSource(source)}`
+          : `bootstrap ${spec.base.distro} ${spec.base.suite}`,
+      },
       { id: "customize", title: "customize rootfs" },
       { id: "kernel", title: "kernel and initrd" },
       { id: "ext4", title: "rootfs.ext4" },
@@ -139,7 +171,8 @@ function planBootstrap(
   isRoot: boolean,
   sourceDateEpoch: number | undefined,
 ): BootstrapPlan {
-  const { distro, suite, variant } = spec.base;
+  const { distro, variant } = spec.base;
+  const suite = spec.base.suite ?? "";
   const mirror = (spec.base.mirror ?? defaultMirror(distro)).replace(/\/$/, "");
   const comps = components.join(" ");
   const sources = [`deb ${mirror} ${suite} ${comps}`];

@@ -128,11 +128,23 @@ export const TOOLS: Tool[] = [
       version: ["skopeo", "--version"],
     },
     {
+      name: "setfattr",
+      pkg: "attr",
+      usedFor: "the container-layer tests' extended attributes",
+    },
+    {
       name: "htpasswd",
       pkg: "apache2-utils",
       usedFor: "the push/pull tests' registry with basic auth",
     },
   ].map((t) => ({ ...t, optional: !inSourceCheckout() })),
+  {
+    name: "buildah",
+    pkg: "buildah",
+    usedFor: "Dockerfile bases (`base: { dockerfile }`) and the container-base tests' images",
+    version: ["buildah", "--version"],
+    optional: !inSourceCheckout(),
+  },
   {
     name: "go",
     pkg: "golang-go",

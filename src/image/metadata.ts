@@ -24,7 +24,8 @@ export const ImageMetadataSchema = z.object({
   name: z.string(),
   version: z.string(),
   arch: z.string(),
-  base: z.object({ distro: z.string(), suite: z.string() }),
+  // `image`: a container base, as `<source>@<manifest digest>`.
+  base: z.object({ distro: z.string(), suite: z.string(), image: z.string().optional() }),
   created: z.string(),
   specDigest: z.string(),
   buildHash: z.string().regex(/^[0-9a-f]{16,}$/),

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { copyFile, mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import lockfile from "proper-lockfile";
@@ -9,8 +8,9 @@ import { requireTools } from "../host/tools.js";
 import type { Artifact } from "../image/metadata.js";
 import { cacheDir } from "../paths.js";
 import { inParallel } from "../util/parallel.js";
-import { IndexSchema, TITLE, plinthManifest } from "./artifact.js";
-import { MEDIA, RegistryClient, type Descriptor } from "./client.js";
+import { TITLE, plinthManifest } from "./artifact.js";
+import { checkDigest, hostArch, isIndex, platformEntry, sha256Of } from "./manifest.js";
+import { RegistryClient, type Descriptor } from "./client.js";
 import { landImage, parseMetadata, slotFor } from "./land.js";
 import { transferProgress } from "./progress.js";
 import { formatRef, parseRegistryRef } from "./reference.js";
@@ -42,26 +42,14 @@ export async function pullImage(source: string, o: PullOptions = {}): Promise<Pu
   const name = formatRef(ref);
   const { manifest, digest } = await stage(emit, "resolve", `Resolving ${name}`, async () => {
     let got = await client.getManifest(ref.repository, ref.digest ?? ref.tag!);
+    if (ref.digest) checkDigest(got.bytes, ref.digest, name);
     let digest = sha256Of(got.bytes);
-    if (ref.digest && digest !== ref.digest)
-      throw new UserError(
-        "CHECKSUM_MISMATCH",
-        `${name}: the registry sent a manifest with digest ${digest}.`,
-      );
     // An index (several platforms under one tag) points at the manifest for this host's arch.
-    if (got.mediaType === MEDIA.index || got.mediaType === MEDIA.dockerList) {
-      const index = IndexSchema.parse(JSON.parse(got.bytes.toString("utf8")));
-      const arch = hostArch();
-      const entry =
-        index.manifests.find((m) => m.platform?.architecture === arch) ?? index.manifests[0];
-      if (!entry) throw new UserError("NOT_FOUND", `${name} is an empty index.`);
+    if (isIndex(got.mediaType)) {
+      const entry = platformEntry(got.bytes, hostArch(), name, false);
       got = await client.getManifest(ref.repository, entry.digest);
-      digest = sha256Of(got.bytes);
-      if (digest !== entry.digest)
-        throw new UserError(
-          "CHECKSUM_MISMATCH",
-          `${name}: manifest ${entry.digest} came with digest ${digest}.`,
-        );
+      checkDigest(got.bytes, entry.digest, name);
+      digest = entry.digest;
     }
     return { manifest: plinthManifest(got.bytes, name), digest };
   });
@@ -144,12 +132,4 @@ async function unpackLayer(
     await copyFile(blob, dest); // another filesystem
     await rm(blob, { force: true });
   });
-}
-
-function sha256Of(b: Buffer): string {
-  return `sha256:${createHash("sha256").update(b).digest("hex")}`;
-}
-
-function hostArch(): string {
-  return process.arch === "x64" ? "amd64" : process.arch;
 }

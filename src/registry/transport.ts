@@ -25,6 +25,10 @@ export function dispatcher(): Agent {
  * those in PLINTH_INSECURE_REGISTRIES (comma-separated host[:port]). Never implied.
  */
 export function isInsecure(registry: string, named: string[] = []): boolean {
+  return insecureRegistries(named).includes(registry);
+}
+
+export function insecureRegistries(named: string[] = []): string[] {
   const fromEnv = (process.env.PLINTH_INSECURE_REGISTRIES ?? "").split(",").map((s) => s.trim());
-  return [...named, ...fromEnv].includes(registry);
+  return [...named, ...fromEnv].filter(Boolean);
 }

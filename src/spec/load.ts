@@ -27,6 +27,10 @@ type Obj = { [k: string]: Json };
 const HOST_PATHS: (string | number)[][] = [
   ["kernel", "path"],
   ["kernel", "initrd"],
+  ["base", "oci-layout"],
+  ["base", "tarball"],
+  ["base", "dockerfile"],
+  ["base", "context"],
 ];
 
 /**
@@ -117,8 +121,8 @@ function readChain(
 }
 
 /**
- * `extends` semantics: maps merge key by key, lists concatenate (base first), anything
- * else in the extending file replaces the base's value.
+ * `extends` semantics: maps merge key by key, lists concatenate (base first), `null`
+ * removes the key, anything else in the extending file replaces the base's value.
  */
 function mergeInto(
   target: Obj,
@@ -131,7 +135,12 @@ function mergeInto(
   for (const [k, v] of Object.entries(value)) {
     const here = [...at, k];
     const old = target[k];
-    if (isObj(old) && isObj(v)) {
+    if (v === null) {
+      // `key: null` in an extending file removes the base's key (e.g. a base's suite
+      // when the child starts from a container image instead).
+      map.clear(here);
+      delete target[k];
+    } else if (isObj(old) && isObj(v)) {
       mergeInto(old, v, here, layer, map);
     } else if (Array.isArray(old) && Array.isArray(v)) {
       v.forEach((item, i) => record(item, [...here, old.length + i], layer, [...here, i], map));

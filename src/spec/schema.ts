@@ -54,9 +54,17 @@ export const OUTPUTS = [
 ] as const;
 export type Output = (typeof OUTPUTS)[number];
 
+/** The keys that take a container image as the base instead of a bootstrap. */
+export const CONTAINER_BASES = ["image", "oci-layout", "tarball", "dockerfile"] as const;
+
 export const BaseSchema = z
   .strictObject({
-    distro: z.enum(DISTROS).describe("Distribution to bootstrap from."),
+    distro: z
+      .enum(DISTROS)
+      .default("debian")
+      .describe(
+        "Distribution to bootstrap from; with a container base, the family its packages and kernel are named for.",
+      ),
     suite: z
       .string({
         error: (iss) =>
@@ -65,6 +73,7 @@ export const BaseSchema = z
             : undefined,
       })
       .min(1)
+      .optional()
       .describe('Release codename or number, e.g. bookworm, jammy, "3.19".'),
     mirror: z
       .string()
@@ -81,8 +90,75 @@ export const BaseSchema = z
       .array(z.string().min(1))
       .optional()
       .describe("Archive components (default: main)."),
+    image: z
+      .string()
+      .regex(
+        /^[^\s/]+\/[^\s]+$/,
+        "must be a registry reference such as registry.example.com/team/python:3.12",
+      )
+      .optional()
+      .describe("A container image to start from, pulled through the OCI distribution API."),
+    "oci-layout": z
+      .string()
+      .min(1)
+      .optional()
+      .describe("A local OCI image layout directory, relative to the spec file."),
+    ref: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The image in `oci-layout` (its ref.name annotation); default: its only one."),
+    tarball: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("An OCI or docker-archive image tarball, relative to the spec file."),
+    dockerfile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("A Dockerfile, built with buildah (no Docker daemon), relative to the spec file."),
+    context: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The Dockerfile's build context; default: the Dockerfile's directory."),
+    args: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an ARG name"), z.string())
+      .optional()
+      .describe("The Dockerfile's build arguments (`ARG`), e.g. the image it starts FROM."),
   })
-  .describe("What the root filesystem is bootstrapped from.");
+  .superRefine((b, ctx) => {
+    const given = CONTAINER_BASES.filter((k) => b[k] !== undefined);
+    const issue = (message: string, path: string[]) =>
+      ctx.addIssue({ code: "custom", message, path });
+    if (given.length > 1)
+      issue(`give one of ${CONTAINER_BASES.join(", ")}, not ${given.join(" and ")}`, [given[1]!]);
+    if (!given.length && b.suite === undefined)
+      issue(
+        `name a suite to bootstrap (e.g. bookworm), or a container base: ${CONTAINER_BASES.join(", ")}`,
+        ["suite"],
+      );
+    if (given.length && (b.suite !== undefined || b.mirror !== undefined))
+      issue("a container base is not bootstrapped: drop `suite` and `mirror`", [
+        b.suite !== undefined ? "suite" : "mirror",
+      ]);
+    if (b.ref !== undefined && b["oci-layout"] === undefined)
+      issue("`ref` names an image in an `oci-layout`", ["ref"]);
+    for (const k of ["context", "args"] as const)
+      if (b[k] !== undefined && b.dockerfile === undefined)
+        issue(`\`${k}\` belongs to a \`dockerfile\` base`, [k]);
+  })
+  .describe("What the root filesystem starts from: a bootstrap, or a container image.");
+
+export const OciSchema = z
+  .strictObject({
+    entrypoint: z
+      .enum(["service", "ignore"])
+      .default("ignore")
+      .describe("Run the image's Entrypoint + Cmd at boot, as the container would."),
+  })
+  .describe("How a container base's config is used (Env, WorkingDir and User always are).");
 
 export const UserSchema = z.strictObject({
   name: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a valid user name"),
@@ -464,6 +540,7 @@ export const SpecSchema = z
     description: z.string().optional(),
     extends: z.string().min(1).optional().describe("Another spec file this one builds on."),
     base: BaseSchema,
+    oci: OciSchema.default({ entrypoint: "ignore" }),
     arch: z.enum(["amd64", "arm64"]).default("amd64"),
     packages: z
       .array(z.string().regex(/^[a-z0-9][a-z0-9+.:=~-]*$/, "must be a package name"))

@@ -160,6 +160,37 @@ describe("planBuild", () => {
   });
 });
 
+describe("planBuild with a container base", () => {
+  const text = SPEC.replace(
+    "  distro: debian\n  suite: bookworm\n  mirror: http://mirror.example/debian\n",
+    "  image: registry.example/team/python:3.12\n",
+  );
+  const planWith = (baseDigest?: string) => {
+    const dir = tempFiles({ "plinth.yaml": text });
+    const file = path.join(dir, "plinth.yaml");
+    return planBuild(loadSpec(file).spec!, { specFile: file, isRoot: true, baseDigest });
+  };
+
+  it("keys the build and its base on the manifest digest the reference resolved to", () => {
+    const a = planWith(`sha256:${"a".repeat(64)}`);
+    const b = planWith(`sha256:${"b".repeat(64)}`);
+    expect(a.container).toMatchObject({
+      source: { kind: "image", ref: "registry.example/team/python:3.12" },
+      digest: `sha256:${"a".repeat(64)}`,
+    });
+    expect(a.container!.hash).not.toBe(b.container!.hash);
+    expect(a.buildHash).not.toBe(b.buildHash);
+    expect(planWith(`sha256:${"a".repeat(64)}`).buildHash).toBe(a.buildHash);
+    expect(a.stages[0]!.title).toBe("container base registry.example/team/python:3.12");
+    // The packages to install into it: the spec's and what plinth needs.
+    expect(a.bootstrap.packages).toEqual(expect.arrayContaining(["curl", "git", "sudo"]));
+  });
+
+  it("without a digest (validate, offline), stands in the reference", () => {
+    expect(planWith().container!.digest).toBe("registry.example/team/python:3.12");
+  });
+});
+
 describe("host apt sources", () => {
   it("reads one-line and deb822 sources and picks the Debian mirror", () => {
     const dir = tempFiles({

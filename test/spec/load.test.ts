@@ -86,7 +86,9 @@ outputs: [ext4, vhdx]
 
   it("points a missing required key at its parent", () => {
     const r = diags({ "plinth.yaml": "name: demo\nversion: 1.0.0\nbase:\n  distro: debian\n" });
-    expect(r.lines).toEqual(["plinth.yaml:4:3: base: `suite` is required"]);
+    expect(r.lines).toEqual([
+      "plinth.yaml:4:3: base.suite: name a suite to bootstrap (e.g. bookworm), or a container base: image, oci-layout, tarball, dockerfile",
+    ]);
   });
 
   it("reports a missing source file, resolved relative to the spec", () => {
@@ -211,6 +213,52 @@ outputs: [ext4, vhdx]
     expect(bad("a..b")[0]).toMatch(/^plinth\.yaml:1:7: name: must be 1-63 lowercase/);
     expect(bad("x".repeat(64))[0]).toMatch(/name: must be 1-63/);
     expect(bad("ok.name_1-2")).toEqual([]);
+  });
+
+  it("takes one container base, resolves its host paths, and says what does not fit it", () => {
+    const spec = (base: string, extra = "") =>
+      diags({
+        "plinth.yaml": `name: demo\nversion: 1.0.0\nbase: ${base}\n${extra}`,
+        Dockerfile: "",
+        layout: "",
+      });
+    const ok = spec("{ dockerfile: Dockerfile, args: { BASE: r.example/x:1 } }");
+    expect(ok.lines).toEqual([]);
+    expect(ok.spec?.base).toMatchObject({
+      distro: "debian",
+      dockerfile: path.join(ok.dir, "Dockerfile"),
+      args: { BASE: "r.example/x:1" },
+    });
+    expect(ok.spec?.oci).toEqual({ entrypoint: "ignore" });
+    expect(spec("{ image: registry.example/team/python:3.12 }").lines).toEqual([]);
+    const layout = spec("{ oci-layout: ./layout, ref: v1 }");
+    expect(layout.spec?.base["oci-layout"]).toBe(path.join(layout.dir, "layout"));
+    expect(spec("{ image: python }").lines[0]).toMatch(/base\.image: must be a registry reference/);
+    expect(spec("{ image: r.example/a:1, tarball: a.tar }").lines[0]).toMatch(
+      /give one of image, oci-layout, tarball, dockerfile, not image and tarball/,
+    );
+    expect(spec("{ image: r.example/a:1, suite: bookworm }").lines[0]).toMatch(
+      /a container base is not bootstrapped: drop `suite` and `mirror`/,
+    );
+    expect(spec("{ distro: debian }").lines[0]).toMatch(/name a suite to bootstrap/);
+    expect(spec("{ image: r.example/a:1, ref: v1 }").lines[0]).toMatch(
+      /`ref` names an image in an `oci-layout`/,
+    );
+    expect(spec("{ image: r.example/a:1, args: { A: b } }").lines[0]).toMatch(
+      /`args` belongs to a `dockerfile` base/,
+    );
+  });
+
+  it("lets an extending file remove a base's key with null", () => {
+    const r = diags({
+      "base.yaml": GOOD + "hostname: base\n",
+      "plinth.yaml":
+        "extends: base.yaml\nhostname: null\nbase:\n  suite: null\n  image: r.example/a:1\n",
+    });
+    expect(r.lines).toEqual([]);
+    expect(r.spec?.hostname).toBeUndefined();
+    expect(r.spec?.base).toMatchObject({ distro: "debian", image: "r.example/a:1" });
+    expect(r.spec?.base.suite).toBeUndefined();
   });
 
   it("refuses services with the minimal init", () => {

@@ -158,8 +158,12 @@ func runExec(ag *Agent, r *request, params interface{}) (interface{}, error) {
 		stdin = r.input(wire.ChanStdin)
 	}
 	var acc *account
-	if p.hasUser {
-		a, err := ag.resolveUser(p.user)
+	user := p.user
+	if !p.hasUser {
+		user = ag.DefaultUser
+	}
+	if user != nil {
+		a, err := ag.resolveUser(user)
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +172,9 @@ func runExec(ag *Agent, r *request, params interface{}) (interface{}, error) {
 	cwd := p.cwd
 	if !p.hasCwd {
 		cwd = ag.Cwd
-		if acc != nil && acc.home != "" && isDir(acc.home) {
+		if ag.DefaultCwd != "" && isDir(ag.DefaultCwd) {
+			cwd = ag.DefaultCwd
+		} else if acc != nil && acc.home != "" && isDir(acc.home) {
 			cwd = acc.home
 		}
 	} else if !isDir(cwd) {

@@ -36,6 +36,10 @@ type Agent struct {
 	OSReleaseFiles []string
 	// Cwd is where exec runs when neither the request nor the user's home says.
 	Cwd string
+	// DefaultCwd and DefaultUser apply when a request names no cwd or user (LoadDefaults).
+	DefaultCwd  string
+	DefaultUser interface{}
+	entrypoint  []string
 
 	started  time.Time
 	sessions uint32

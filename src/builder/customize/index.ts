@@ -3,6 +3,8 @@ import type { Spec } from "../../spec/schema.js";
 import { RELEASE_FILE } from "../../contract.js";
 import { applyAgent } from "./agent.js";
 import { applyConfigFiles } from "./config-files.js";
+import { applyContainerBase } from "./container.js";
+import type { ImageConfig } from "../container/fetch.js";
 import { applyFiles } from "./files.js";
 import { applyGuestConfig } from "./guest-config.js";
 import { applyIdentity } from "./identity.js";
@@ -29,7 +31,14 @@ export interface InstalledPackage {
 export async function customize(
   dir: string,
   spec: Spec,
-  o: { version: string; epoch: number; emit: EventSink; signal?: AbortSignal },
+  o: {
+    version: string;
+    epoch: number;
+    emit: EventSink;
+    signal?: AbortSignal;
+    /** A container base: its config, and the packages to install into it. */
+    container?: { config: ImageConfig; packages: string[] };
+  },
 ): Promise<InstalledPackage[]> {
   const { emit } = o;
   const fs = new Rootfs(dir, o.signal, o.epoch);
@@ -37,6 +46,8 @@ export async function customize(
   await fs.write(RELEASE_FILE, `PLINTH_IMAGE=${spec.name}\nPLINTH_IMAGE_VERSION=${o.version}\n`, {
     mode: 0o644,
   });
+  if (o.container)
+    await applyContainerBase(fs, spec, o.container.config, o.container.packages, emit);
   await applyUsers(fs, spec);
   await applyFiles(fs, spec);
   await applySystem(fs, spec);
@@ -47,6 +58,8 @@ export async function customize(
   await applyRunSteps(fs, spec);
   await applyIdentity(fs, spec);
   await applyTrim(fs, spec);
+  // A container base may have no dpkg at all: then there is no package list to report.
+  if (!fs.exists("/usr/bin/dpkg-query")) return [];
   const out = await fs.chroot(["dpkg-query", "-W", "-f=${Package}\t${Version}\t${Architecture}\n"]);
   return out
     .split("\n")

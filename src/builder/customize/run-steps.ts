@@ -5,14 +5,25 @@ import { resolveInRoot } from "../in-root.js";
 import type { Rootfs } from "./rootfs.js";
 
 /**
- * The spec's `run` commands, in order, each with `sh -e` in the chroot. Daemons are kept
- * from starting (policy-rc.d) and the host's resolv.conf is lent for network access.
- * Both are lent, not written over: what the image had at those paths (a file, a symlink,
- * a dangling symlink, or nothing) is renamed aside, outside the tree, and renamed back
- * afterwards, whatever the steps left in their place.
+ * The spec's `run` commands, in order, each with `sh -e` in the chroot, with the network
+ * lent (see `withNetwork`).
  */
 export async function applyRunSteps(fs: Rootfs, spec: Spec): Promise<void> {
   if (!spec.run.length) return;
+  await withNetwork(fs, async () => {
+    for (const [i, cmd] of spec.run.entries())
+      await fs.chroot(["/bin/sh", "-ec", cmd], `run[${i}]`);
+  });
+}
+
+/**
+ * `fn` with the chroot set up for package installs and downloads: daemons are kept from
+ * starting (policy-rc.d) and the host's resolv.conf is lent for network access. Both are
+ * lent, not written over: what the image had at those paths (a file, a symlink, a
+ * dangling symlink, or nothing) is renamed aside, outside the tree, and renamed back
+ * afterwards, whatever `fn` left in their place.
+ */
+export async function withNetwork(fs: Rootfs, fn: () => Promise<void>): Promise<void> {
   // Beside the tree (same filesystem, so rename works), where no step can reach it.
   const aside = await mkdtemp(path.join(path.dirname(fs.dir), ".plinth-lent-"));
   const lent: { inImage: string; saved?: string }[] = [];
@@ -32,8 +43,7 @@ export async function applyRunSteps(fs: Rootfs, spec: Spec): Promise<void> {
       lent.push({ inImage, saved });
       if (content !== undefined) await fs.write(inImage, content, { mode });
     }
-    for (const [i, cmd] of spec.run.entries())
-      await fs.chroot(["/bin/sh", "-ec", cmd], `run[${i}]`);
+    await fn();
   } finally {
     for (const { inImage, saved } of lent.reverse()) {
       // What a step left there (a link, a file, even a directory), never what it points to.

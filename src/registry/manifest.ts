@@ -1,0 +1,49 @@
+import { createHash } from "node:crypto";
+import { UserError } from "../errors.js";
+import { IndexSchema } from "./artifact.js";
+import { MEDIA, type Descriptor } from "./client.js";
+
+export const sha256Of = (b: Buffer): string =>
+  `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+export const isIndex = (mediaType: string | undefined): boolean =>
+  mediaType === MEDIA.index || mediaType === MEDIA.dockerList;
+
+/** The Go/OCI name of this host's architecture. */
+export function hostArch(): string {
+  return process.arch === "x64" ? "amd64" : process.arch;
+}
+
+/** `bytes` are the manifest `want` names, or one sentence saying they are not. */
+export function checkDigest(bytes: Buffer, want: string, what: string): void {
+  const got = sha256Of(bytes);
+  if (got !== want)
+    throw new UserError("CHECKSUM_MISMATCH", `${what}: expected digest ${want}, got ${got}.`);
+}
+
+/**
+ * The entry of an index (several platforms under one name) for `arch` on Linux. With
+ * `strict`, an index without it is refused rather than answered with its first entry.
+ */
+export function platformEntry(
+  bytes: Buffer,
+  arch: string,
+  what: string,
+  strict: boolean,
+): Descriptor {
+  const index = IndexSchema.parse(JSON.parse(bytes.toString("utf8")));
+  const linux = index.manifests.filter((m) => !m.platform || m.platform.os === "linux");
+  const entry =
+    linux.find((m) => m.platform?.architecture === arch) ?? (strict ? undefined : linux[0]);
+  if (!entry) {
+    const have = index.manifests.map((m) => m.platform?.architecture ?? "?").join(", ");
+    throw new UserError(
+      "NOT_FOUND",
+      `${what} has no linux/${arch} image (it has: ${have || "none"}).`,
+      {
+        hint: `Use an image built for ${arch}, or set \`arch:\` to one the index has.`,
+      },
+    );
+  }
+  return entry;
+}
