@@ -97,11 +97,22 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     return { version, dest };
   };
 
-  if (process.getuid?.() !== 0 && plan.container)
-    throw new UnsupportedError(
-      "A container base builds as root only for now: its layers carry owners a plain user cannot set.",
-      "Run the build with sudo.",
+  if (process.getuid?.() !== 0 && plan.container) {
+    // Rootless with a container base: the layers' owners can be set only inside the user
+    // namespace, so fetching and unpacking happen there too, as does choosing the slot.
+    if (plan.container.source.kind === "dockerfile")
+      throw new UnsupportedError(
+        "A Dockerfile base builds as root only for now: buildah runs as root here.",
+        "Run the build with sudo, or build the image first and use it as `base: { oci-layout }`.",
+      );
+    const imageDir = await buildInUserNamespace(
+      { specFile: plan.specFile, sets: options.sets ?? [], outDir, force: options.force },
+      emit,
+      signal,
+      { showBootstrap: true, noCache: options.noCache },
     );
+    return { imageDir, metadata: await readMetadata(imageDir), plan };
+  }
   if (process.getuid?.() !== 0) {
     // Rootless: bootstrap here (mmdebstrap --mode=unshare), the rest in a user namespace.
     const base = await step(

@@ -24,9 +24,10 @@ export function inUserNamespace(): boolean {
  * does not include the mode). Events come back as JSON lines and are re-emitted.
  */
 export async function buildInUserNamespace(
-  args: { specFile: string; sets: string[]; outDir: string; force?: boolean },
+  args: { specFile: string; sets: string[]; outDir?: string; force?: boolean },
   emit: EventSink,
   signal?: AbortSignal,
+  o: { showBootstrap?: boolean; noCache?: boolean } = {},
 ): Promise<string> {
   if (!which("newuidmap"))
     throw new UserError("TOOL_MISSING", "Rootless builds need newuidmap.", {
@@ -50,8 +51,10 @@ export async function buildInUserNamespace(
     args.specFile,
   ];
   for (const s of args.sets) argv.push("--set", s);
-  argv.push("-o", args.outDir, "--json");
+  if (args.outDir) argv.push("-o", args.outDir);
+  argv.push("--json");
   if (args.force) argv.push("--force");
+  if (o.noCache) argv.push("--no-cache");
   const child = execa(argv[0]!, argv.slice(1), {
     reject: false,
     cancelSignal: signal,
@@ -67,9 +70,11 @@ export async function buildInUserNamespace(
       buf = buf.slice(nl + 1);
       try {
         const msg = JSON.parse(line) as { event?: PlinthEvent } & typeof last;
-        // The inner bootstrap is a cache hit of the one just done out here: not news.
+        // The inner bootstrap is a cache hit of the one just done out here: not news
+        // (unless the bootstrap happens in there: a container base).
         if (msg.event) {
-          if (!("stage" in msg.event && msg.event.stage === "bootstrap")) emit(msg.event);
+          const bootstrap = "stage" in msg.event && msg.event.stage === "bootstrap";
+          if (o.showBootstrap || !bootstrap) emit(msg.event);
         } else last = msg;
       } catch {
         // not ours

@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import {
   appendFileSync,
   existsSync,
@@ -10,39 +9,14 @@ import {
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { planBuild } from "../../src/builder/plan.js";
-import { cacheDir } from "../../src/paths.js";
-import { loadSpec } from "../../src/spec/load.js";
 import { cli, integrationSkipReason, ROOT } from "../helpers.js";
+import { buildah, makeBaseImage } from "./oci-images.js";
 import { startRegistry, type Registry } from "./servers.js";
 
 const skip = integrationSkipReason();
 const tmp = (p: string) => mkdtempSync(path.join(os.tmpdir(), `plinth-oci-${p}-`));
 const json = (stdout: string) =>
   JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
-const MINIMAL = path.join(ROOT, "examples", "minimal.yaml");
-
-/** buildah, failing the test with its output; stdout trimmed (container and image ids). */
-async function buildah(...args: string[]): Promise<string> {
-  const r = await execa("buildah", args, { reject: false });
-  if (r.exitCode !== 0) throw new Error(`buildah ${args.join(" ")}:\n${r.stderr}`);
-  return String(r.stdout).trim();
-}
-
-/**
- * The minimal example's cached Debian bootstrap tarball (built once if this machine has
- * none yet): a real distribution rootfs to make container images of, with no registry
- * outside this machine.
- */
-async function debianTarball(): Promise<string> {
-  const plan = planBuild(loadSpec(MINIMAL).spec!, { specFile: MINIMAL, isRoot: true });
-  const tarball = path.join(cacheDir(), "bootstrap", `${plan.bootstrap.hash}.tar`);
-  if (!existsSync(tarball)) {
-    const r = await cli(["build", MINIMAL], { PLINTH_HOME: tmp("bootstrap") });
-    expect(r.exitCode, r.stderr).toBe(0);
-  }
-  return tarball;
-}
 
 describe.skipIf(!!skip)("container images as bases, from a real registry and buildah", () => {
   let registry: Registry;
@@ -53,35 +27,7 @@ describe.skipIf(!!skip)("container images as bases, from a real registry and bui
   beforeAll(async () => {
     registry = await startRegistry();
     env = { PLINTH_HOME: tmp("home"), PLINTH_INSECURE_REGISTRIES: registry.addr };
-    const tarball = await debianTarball();
-    // Layer 1: the Debian tree, with the config a Dockerfile would give it.
-    const c1 = await buildah("from", "scratch");
-    await buildah("add", c1, tarball, "/");
-    await buildah(
-      "config",
-      "--env",
-      "GREETING=hello from the image",
-      "--env",
-      "PATH=/opt/tool/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-      "--workingdir",
-      "/srv/app",
-      "--entrypoint",
-      '["/bin/sh", "-c", "echo \\"entrypoint ran in $(pwd)\\" > /run/entrypoint.out; exec sleep infinity"]',
-      "--arch",
-      "amd64",
-      c1,
-    );
-    // Layer 2: a deleted file, a replaced directory, links, owners and modes.
-    const script = [
-      "rm /etc/motd",
-      "rm -rf /usr/share/doc/apt && mkdir /usr/share/doc/apt && echo new > /usr/share/doc/apt/only",
-      "mkdir -p /srv/app /opt/tool/bin",
-      "echo data > /srv/app/data && chown 1234:2345 /srv/app/data && chmod 4751 /srv/app/data",
-      "ln /srv/app/data /srv/app/hard && ln -s data /srv/app/soft",
-      "printf '#!/bin/sh\\necho tool-ok\\n' > /opt/tool/bin/tool && chmod 755 /opt/tool/bin/tool",
-    ].join(" && ");
-    await buildah("run", "--isolation", "chroot", c1, "--", "/bin/sh", "-ec", script);
-    await buildah("commit", "-q", "--rm", c1, "plinth-test/base:amd64");
+    await makeBaseImage("plinth-test/base:amd64");
     // An arm64 image under the same index, which an amd64 build must not take.
     const c2 = await buildah("from", "scratch");
     const arm = tmp("arm");

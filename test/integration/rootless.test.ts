@@ -5,6 +5,7 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { CLI, integrationSkipReason, ROOT } from "../helpers.js";
 import { debugfsStat } from "../../src/image/ext4-files.js";
+import { buildah, makeBaseImage } from "./oci-images.js";
 
 const skip = integrationSkipReason();
 // A plain user with a subuid range (Debian's useradd gives one), created once per machine.
@@ -47,6 +48,32 @@ describe.skipIf(!!skip)("rootless build", () => {
     expect(last.error).toMatchObject({ code: "UNKNOWN_OWNER", name: "UserError" });
     expect(existsSync(path.join(dir, "img"))).toBe(false);
   }, 600_000);
+
+  it("builds on a container base as a plain user: layers unpacked in the user namespace, owners kept", async () => {
+    const dir = await userDir();
+    await makeBaseImage("plinth-test/rootless:1");
+    const layout = path.join(dir, "layout");
+    await buildah("push", "-q", "plinth-test/rootless:1", `oci:${layout}`);
+    await buildah("rmi", "plinth-test/rootless:1");
+    await execa("chmod", ["-R", "a+rX", layout]);
+    const spec = path.join(dir, "oci.yaml");
+    writeFileSync(
+      spec,
+      `name: rootless-oci\nversion: 1.0.0\nbase: { oci-layout: ${layout} }\ninit: minimal\nagent: true\n`,
+    );
+    chmodSync(spec, 0o644);
+    const out = path.join(dir, "img");
+    const r = await asUser(dir, ["build", spec, "-o", out]);
+    expect(r.exitCode, `${r.stderr}\n${r.stdout.slice(-2000)}`).toBe(0);
+    const rootfs = path.join(out, "rootfs.ext4");
+    expect((await execa("e2fsck", ["-fn", rootfs], { reject: false })).exitCode).toBe(0);
+    expect(await debugfsStat(rootfs, "/srv/app/data")).toMatchObject({
+      uid: 1234,
+      gid: 2345,
+      mode: "4751",
+    });
+    expect(await debugfsStat(rootfs, "/usr/bin/sudo")).toMatchObject({ uid: 0, mode: "4755" });
+  }, 900_000);
 });
 
 /** A temp dir the plain user owns (created with the user on first use). */
