@@ -22,7 +22,8 @@ const ArtifactSchema = z.object({
 export const ImageMetadataSchema = z.object({
   schemaVersion: z.literal(1),
   name: z.string(),
-  version: z.string(),
+  // It names a directory of the store: no `/`, no leading dot (see store/images.ts).
+  version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+~_-]*$/, "must be an image version"),
   arch: z.string(),
   // `image`: a container base, as `<source>@<manifest digest>`.
   base: z.object({ distro: z.string(), suite: z.string(), image: z.string().optional() }),

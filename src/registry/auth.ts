@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { UserError } from "../errors.js";
 import { plinthHome } from "../paths.js";
 
 export interface Credentials {
@@ -88,9 +89,16 @@ export function findCredentials(registry: string): Credentials | undefined {
 /** Save credentials for `plinth login` (atomically; readable by the owner only). */
 export async function saveCredentials(registry: string, creds: Credentials): Promise<string> {
   const file = plinthAuthFile();
-  const current = existsSync(file)
-    ? (JSON.parse(await readFile(file, "utf8")) as { auths?: Record<string, unknown> })
-    : {};
+  let current: { auths?: Record<string, unknown> } = {};
+  if (existsSync(file)) {
+    try {
+      current = JSON.parse(await readFile(file, "utf8")) as typeof current;
+    } catch {
+      throw new UserError("BAD_AUTH_FILE", `${file} is not JSON: plinth will not overwrite it.`, {
+        hint: "Fix or remove it, then log in again.",
+      });
+    }
+  }
   const auth = Buffer.from(`${creds.username}:${creds.password}`).toString("base64");
   const next = { ...current, auths: { ...current.auths, [registry]: { auth } } };
   await mkdir(path.dirname(file), { recursive: true });

@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { fetch, type RequestInit, type Response } from "undici";
-import { PlinthError, UserError } from "../errors.js";
+import { CancelledError, PlinthError, UserError } from "../errors.js";
 import { resumableDownload } from "../util/download.js";
 import { basicHeader, findCredentials, parseChallenge, type Credentials } from "./auth.js";
 import { dispatcher, isInsecure } from "./transport.js";
@@ -254,7 +254,7 @@ export class RegistryClient {
           ...(streamed ? { duplex: "half" } : {}),
         });
       } catch (error) {
-        if ((r.signal ?? this.o.signal)?.aborted) throw error;
+        if ((r.signal ?? this.o.signal)?.aborted) throw new CancelledError(`${method} ${url}`);
         throw unreachable(this.registry, this.base, error);
       }
       if (res.status !== 401 || attempt > 0 || streamed) {
@@ -305,7 +305,22 @@ export class RegistryClient {
         "REGISTRY_ERROR",
         `${this.registry}'s bearer challenge names no realm.`,
       );
-    const url = new URL(p.realm);
+    let url: URL;
+    try {
+      url = new URL(p.realm);
+    } catch {
+      throw new UserError(
+        "REGISTRY_ERROR",
+        `${this.registry}'s token realm "${p.realm}" is not a URL.`,
+      );
+    }
+    // Credentials go to a token server only over TLS, unless the registry is plain HTTP itself.
+    if (this.creds && url.protocol !== "https:" && !this.base.startsWith("http:"))
+      throw new UserError(
+        "INSECURE_REALM",
+        `${this.registry} sends its token requests to ${url.origin}, which is not HTTPS: credentials are not sent there.`,
+        { hint: "Ask the registry's operator to serve its token endpoint over HTTPS." },
+      );
     if (p.service) url.searchParams.set("service", p.service);
     for (const s of (scope ?? p.scope ?? "").split(" ").filter(Boolean))
       url.searchParams.append("scope", s);
@@ -390,10 +405,10 @@ async function expect(res: Response, ok: number[], what: string): Promise<void> 
   } catch {
     // not JSON: the text's start is the detail
   }
-  throw new PlinthError(
-    "REGISTRY_ERROR",
-    `${what} answered ${res.status}${detail ? ` (${detail})` : ""}.`,
-  );
+  const message = `${what} answered ${res.status}${detail ? ` (${detail})` : ""}.`;
+  // Denied or unknown: the user's reference or rights, one sentence and exit 2.
+  if ([401, 403, 404].includes(res.status)) throw new UserError("REGISTRY_REFUSED", message);
+  throw new PlinthError("REGISTRY_ERROR", message);
 }
 
 function unreachable(host: string, base: string, error: unknown): UserError {

@@ -14,6 +14,7 @@ import { markUsed } from "../store/cache.js";
 import { inside } from "../util/safe-path.js";
 import { addBuffer, addFile } from "../util/tar.js";
 import { MEDIA } from "./client.js";
+import { sha256Of } from "./manifest.js";
 import { startPush, uploadAll, type Blob, type PushOptions, type PushResult } from "./push.js";
 
 /** KubeVirt runs QEMU as uid/gid 107 and reads a containerDisk's disk from /disk/. */
@@ -43,7 +44,7 @@ export async function pushContainerDisk(
       },
     );
   const layer = await stage(emit, "layer", "Packing the containerDisk layer", () =>
-    diskLayer(inside(imageDir, qcow2.name), qcow2.sha256, meta),
+    diskLayer(inside(imageDir, qcow2.name), qcow2.sha256, meta, o.signal),
   );
   const config = Buffer.from(
     JSON.stringify({
@@ -72,7 +73,7 @@ export async function pushContainerDisk(
   await writeFile(configFile, config);
   const configBlob: Blob = {
     file: configFile,
-    descriptor: { mediaType: CONFIG, digest: digestOf(config), size: config.length },
+    descriptor: { mediaType: CONFIG, digest: sha256Of(config), size: config.length },
   };
   const manifest = Buffer.from(
     JSON.stringify({
@@ -97,6 +98,7 @@ async function diskLayer(
   qcow2: string,
   sha: string,
   meta: ImageMetadata,
+  signal?: AbortSignal,
 ): Promise<{ file: string; diffId: string; blob: Blob }> {
   const dir = path.join(cacheDir(), "blobs");
   await mkdir(dir, { recursive: true });
@@ -135,6 +137,7 @@ async function diskLayer(
           size: (await stat(qcow2)).size,
         },
         qcow2,
+        signal,
       );
       pack.finalize();
       await written;
@@ -161,8 +164,4 @@ async function diskLayer(
   };
   const { size } = await stat(file);
   return { file, diffId, blob: { file, descriptor: { mediaType: LAYER, digest, size } } };
-}
-
-function digestOf(b: Buffer): string {
-  return `sha256:${createHash("sha256").update(b).digest("hex")}`;
 }

@@ -35,7 +35,8 @@ export async function ensurePulled(
   for (const slot of await listSlots()) {
     const origin = await readOrigin(slot.dir);
     if (!origin) continue;
-    if (want.digest ? origin.digest === want.digest : origin.source === want.source)
+    const pinned = want.digest && [origin.digest, origin.pinned].includes(want.digest);
+    if (want.digest ? pinned : origin.source === want.source)
       return { imageDir: slot.dir, reused: true };
   }
   const r = await pull(ref, o);

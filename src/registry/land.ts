@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { ChecksumError, UserError } from "../errors.js";
@@ -7,7 +7,6 @@ import {
   ImageMetadataSchema,
   METADATA,
   SUMS,
-  describeArtifact,
   type Artifact,
   type ImageMetadata,
 } from "../image/metadata.js";
@@ -23,6 +22,8 @@ const OriginSchema = z.object({
   source: z.string(),
   /** The manifest digest, for a registry pull. */
   digest: z.string().optional(),
+  /** The digest the reference pinned, when that was an index's (several platforms). */
+  pinned: z.string().optional(),
   pulled: z.string(),
 });
 export type Origin = z.infer<typeof OriginSchema>;
@@ -76,13 +77,9 @@ export async function landImage(
       await produce(a, dest);
       const actual = await sha256File(dest);
       if (actual !== a.sha256) throw new ChecksumError(a.name, a.sha256, actual);
-      const got = await describeArtifact(tmp, a.name, a.kind, a.format);
-      if (got.size !== a.size)
-        throw new ChecksumError(
-          `${a.name} (size ${got.size}, expected ${a.size})`,
-          a.sha256,
-          actual,
-        );
+      const { size } = await stat(dest);
+      if (size !== a.size)
+        throw new ChecksumError(`${a.name} (size ${size}, expected ${a.size})`, a.sha256, actual);
     }
     await writeFile(path.join(tmp, METADATA), metaBytes);
     const sums = [
@@ -96,6 +93,12 @@ export async function landImage(
     );
     await withStoreLock(async () => {
       if (existsSync(path.join(slot, METADATA))) return; // another pull landed it meanwhile
+      if (existsSync(slot))
+        throw new UserError(
+          "SLOT_IN_USE",
+          `${slot} exists but holds no image (files plinth did not write are left there).`,
+          { hint: "Move those files away, then pull again." },
+        );
       await mkdir(path.dirname(slot), { recursive: true });
       await rename(tmp, slot);
     });
@@ -129,7 +132,8 @@ function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    // EPERM: alive, another user's. Only "no such process" makes a temp dir an orphan.
+    return (e as NodeJS.ErrnoException).code !== "ESRCH";
   }
 }

@@ -31,7 +31,15 @@ export function platformEntry(
   what: string,
   strict: boolean,
 ): Descriptor {
-  const index = IndexSchema.parse(JSON.parse(bytes.toString("utf8")));
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    json = undefined;
+  }
+  const parsed = IndexSchema.safeParse(json);
+  if (!parsed.success) throw new UserError("BAD_MANIFEST", `${what}: its index is not valid.`);
+  const index = parsed.data;
   const linux = index.manifests.filter((m) => !m.platform || m.platform.os === "linux");
   const entry =
     linux.find((m) => m.platform?.architecture === arch) ?? (strict ? undefined : linux[0]);

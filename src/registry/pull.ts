@@ -1,17 +1,14 @@
-import { copyFile, mkdir, rename, rm } from "node:fs/promises";
-import path from "node:path";
-import lockfile from "proper-lockfile";
 import { UserError } from "../errors.js";
 import { noEvents, stage, type EventSink } from "../events.js";
 import { run } from "../host/exec.js";
 import { requireTools } from "../host/tools.js";
 import type { Artifact } from "../image/metadata.js";
-import { cacheDir } from "../paths.js";
 import { inParallel } from "../util/parallel.js";
 import { TITLE, plinthManifest } from "./artifact.js";
 import { checkDigest, hostArch, isIndex, platformEntry, sha256Of } from "./manifest.js";
 import { RegistryClient, type Descriptor } from "./client.js";
 import { landImage, parseMetadata, slotFor } from "./land.js";
+import { dropPart, movePart, partFile, withPart } from "./parts.js";
 import { transferProgress } from "./progress.js";
 import { formatRef, parseRegistryRef } from "./reference.js";
 
@@ -46,7 +43,7 @@ export async function pullImage(source: string, o: PullOptions = {}): Promise<Pu
     let digest = sha256Of(got.bytes);
     // An index (several platforms under one tag) points at the manifest for this host's arch.
     if (isIndex(got.mediaType)) {
-      const entry = platformEntry(got.bytes, hostArch(), name, false);
+      const entry = platformEntry(got.bytes, hostArch(), name, true);
       got = await client.getManifest(ref.repository, entry.digest);
       checkDigest(got.bytes, entry.digest, name);
       digest = entry.digest;
@@ -71,9 +68,9 @@ export async function pullImage(source: string, o: PullOptions = {}): Promise<Pu
       hint: "Push the image again with `plinth push`.",
     });
   if (manifest.layers.some((l) => l.mediaType.endsWith("+zstd"))) requireTools(["zstd"]);
-  const downloads = path.join(cacheDir(), "downloads");
-  await mkdir(downloads, { recursive: true });
-  const blobFile = (d: Descriptor) => path.join(downloads, `${d.digest.replace(":", "-")}.part`);
+  const parts = new Map<string, string>();
+  for (const d of layers.values()) parts.set(d.digest, await partFile(d.digest));
+  const blobFile = (d: Descriptor) => parts.get(d.digest)!;
 
   let resumedBytes = 0;
   await stage(emit, "download", `Pulling ${name}`, async () => {
@@ -86,18 +83,10 @@ export async function pullImage(source: string, o: PullOptions = {}): Promise<Pu
     );
     await inParallel(wanted, 3, async (d) => {
       const part = blobFile(d);
-      // Two pulls of one blob take turns on its part file rather than both appending to it.
-      const release = await lockfile.lock(part, {
-        realpath: false,
-        retries: { retries: 3600, minTimeout: 500, maxTimeout: 1000 },
-        stale: 10_000,
-      });
-      try {
-        const r = await client.fetchBlob(ref.repository, d, part, progress.item(d.digest));
-        resumedBytes += r.resumedFrom;
-      } finally {
-        await release();
-      }
+      const r = await withPart(part, () =>
+        client.fetchBlob(ref.repository, d, part, progress.item(d.digest)),
+      );
+      resumedBytes += r.resumedFrom;
     });
     progress.end();
   });
@@ -107,10 +96,14 @@ export async function pullImage(source: string, o: PullOptions = {}): Promise<Pu
       meta,
       (a: Artifact, dest: string) =>
         unpackLayer(layers.get(a.name)!, blobFile(layers.get(a.name)!), dest, o.signal),
-      { source: formatRef({ ...ref, digest: undefined }), digest },
+      {
+        source: formatRef({ ...ref, digest: undefined }),
+        digest,
+        ...(ref.digest && ref.digest !== digest ? { pinned: ref.digest } : {}),
+      },
     ),
   );
-  for (const d of layers.values()) await rm(blobFile(d), { force: true });
+  for (const d of layers.values()) await dropPart(blobFile(d));
   return { imageDir, pulled: true, digest, resumedBytes };
 }
 
@@ -122,14 +115,10 @@ async function unpackLayer(
 ): Promise<void> {
   if (d.mediaType.endsWith("+zstd")) {
     // zstd writes runs of zeros as holes: a sparse rootfs stays sparse.
-    await run(["zstd", "-d", "-q", "--no-progress", "-f", "-o", dest, blob], {
-      stage: "land",
-      signal,
-    });
+    await withPart(blob, () =>
+      run(["zstd", "-d", "-q", "--no-progress", "-f", "-o", dest, blob], { stage: "land", signal }),
+    );
     return;
   }
-  await rename(blob, dest).catch(async () => {
-    await copyFile(blob, dest); // another filesystem
-    await rm(blob, { force: true });
-  });
+  await movePart(blob, dest);
 }

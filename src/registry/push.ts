@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -9,11 +8,13 @@ import { requireTools } from "../host/tools.js";
 import { METADATA, verifyImage, type ImageMetadata } from "../image/metadata.js";
 import { cacheDir } from "../paths.js";
 import { markUsed } from "../store/cache.js";
+import { withStoreLock } from "../store/lock.js";
 import { sha256File } from "../util/hash.js";
 import { inParallel } from "../util/parallel.js";
 import { inside } from "../util/safe-path.js";
 import { CONFIG_TYPE, TITLE, compresses, imageManifest, layerType } from "./artifact.js";
 import { MEDIA, RegistryClient, type BlobUpload, type Descriptor } from "./client.js";
+import { sha256Of } from "./manifest.js";
 import { transferProgress } from "./progress.js";
 import { formatRef, parseRegistryRef, type RegistryRef } from "./reference.js";
 
@@ -45,9 +46,15 @@ export async function pushImage(
 ): Promise<PushResult> {
   const { emit, ref, meta } = await startPush(imageDir, target, o);
   requireTools(meta.artifacts.some(compresses) ? ["zstd"] : []);
-  const layers = await stage(emit, "compress", "Compressing artifacts", () =>
-    Promise.all(meta.artifacts.map((a) => layerBlob(imageDir, a, o.signal))),
-  );
+  const layers = await stage(emit, "compress", "Compressing artifacts", async () => {
+    // Every compression ends (and removes its temp file) before a failure is reported.
+    const settled = await Promise.allSettled(
+      meta.artifacts.map((a) => layerBlob(imageDir, a, o.signal)),
+    );
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<Blob>).value);
+  });
   const config: Blob = {
     file: path.join(imageDir, METADATA),
     descriptor: {
@@ -110,9 +117,9 @@ export async function uploadAll(
     });
     progress.end();
   });
-  const digest = `sha256:${createHash("sha256").update(manifest).digest("hex")}`;
+  const digest = sha256Of(manifest);
   await client.putManifest(ref.repository, ref.tag ?? digest, manifest, mediaType);
-  await recordPush(imageDir, { ...ref, digest, pushed: new Date().toISOString() });
+  await recordPush(imageDir, { ...ref, digest, pushed: new Date().toISOString() }, o.emit);
   return {
     ref: `${formatRef({ ...ref, digest: undefined })}@${digest}`,
     digest,
@@ -194,13 +201,37 @@ export const PUSHED = "pushed.json";
 /** Where this image was pushed (newest last): printed by `plinth images`, used for mounts. */
 export async function readPushes(imageDir: string): Promise<z.infer<typeof PushRecord>[]> {
   const text = await readFile(path.join(imageDir, PUSHED), "utf8").catch(() => "[]");
-  const parsed = z.array(PushRecord).safeParse(JSON.parse(text));
-  return parsed.success ? parsed.data : [];
+  try {
+    const parsed = z.array(PushRecord).safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : [];
+  } catch {
+    return []; // a damaged record is only a lost list of earlier pushes
+  }
 }
 
-async function recordPush(imageDir: string, rec: z.infer<typeof PushRecord>): Promise<void> {
-  const all = [...(await readPushes(imageDir)), rec];
-  const file = path.join(imageDir, PUSHED);
-  await writeFile(`${file}.tmp`, JSON.stringify(all, null, 2) + "\n");
-  await rename(`${file}.tmp`, file);
+/**
+ * Appended under the store lock (two pushes of one image, or an `rm`, may run at once).
+ * The push itself is done by now: a failure here is a warning, not a failed push.
+ */
+async function recordPush(
+  imageDir: string,
+  rec: z.infer<typeof PushRecord>,
+  emit: EventSink,
+): Promise<void> {
+  try {
+    await withStoreLock(async () => {
+      if (!existsSync(path.join(imageDir, METADATA))) return; // removed meanwhile
+      const all = [...(await readPushes(imageDir)), rec];
+      const file = path.join(imageDir, PUSHED);
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, JSON.stringify(all, null, 2) + "\n");
+      await rename(tmp, file);
+    });
+  } catch (e) {
+    emit({
+      type: "log",
+      level: "warn",
+      message: `pushed, but not recorded in ${PUSHED}: ${(e as Error).message}`,
+    });
+  }
 }

@@ -16,7 +16,14 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** Whether `ref` names a registry (its first component is a host), not a store image. */
 export function isRegistryRef(ref: string): boolean {
   const first = ref.split("/")[0]!;
-  return ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  // A host name or address, with an optional port: `./img` and `../img` are paths.
+  const host =
+    /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?$|^\[[0-9a-fA-F:]+\](?::\d{1,5})?$/;
+  return (
+    ref.includes("/") &&
+    host.test(first) &&
+    (first.includes(".") || first.includes(":") || first === "localhost")
+  );
 }
 
 export function parseRegistryRef(ref: string): RegistryRef {

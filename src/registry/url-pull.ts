@@ -1,13 +1,11 @@
-import { mkdir, rename } from "node:fs/promises";
-import path from "node:path";
 import { fetch } from "undici";
 import { UserError } from "../errors.js";
 import { noEvents, stage } from "../events.js";
-import { cacheDir } from "../paths.js";
 import { inParallel } from "../util/parallel.js";
 import { httpOpener, resumableDownload } from "../util/download.js";
 import { dispatcher } from "./transport.js";
 import { landImage, parseMetadata, slotFor } from "./land.js";
+import { movePart, partFile, withPart } from "./parts.js";
 import { type PullOptions, type PullResult } from "./pull.js";
 import { transferProgress } from "./progress.js";
 
@@ -42,9 +40,9 @@ export async function pullUrl(url: string, o: PullOptions = {}): Promise<PullRes
   const existing = slotFor(meta);
   if (existing.present) return { imageDir: existing.dir, pulled: false, resumedBytes: 0 };
 
-  const downloads = path.join(cacheDir(), "downloads");
-  await mkdir(downloads, { recursive: true });
-  const part = (sha: string) => path.join(downloads, `sha256-${sha}.part`);
+  const parts = new Map<string, string>();
+  for (const a of meta.artifacts) parts.set(a.sha256, await partFile(a.sha256));
+  const part = (sha: string) => parts.get(sha)!;
   let resumedBytes = 0;
   await stage(emit, "download", `Downloading ${meta.name} ${meta.version}`, async () => {
     const progress = transferProgress(
@@ -55,20 +53,22 @@ export async function pullUrl(url: string, o: PullOptions = {}): Promise<PullRes
     );
     await inParallel(meta.artifacts, 3, async (a) => {
       const from = new URL(a.name, url).toString();
-      const r = await resumableDownload(httpOpener(from, dispatcher()), {
-        what: from,
-        part: part(a.sha256),
-        sha256: a.sha256,
-        size: a.size,
-        signal: o.signal,
-        onBytes: progress.item(a.name),
-      });
+      const r = await withPart(part(a.sha256), () =>
+        resumableDownload(httpOpener(from, dispatcher()), {
+          what: from,
+          part: part(a.sha256),
+          sha256: a.sha256,
+          size: a.size,
+          signal: o.signal,
+          onBytes: progress.item(a.name),
+        }),
+      );
       resumedBytes += r.resumedFrom;
     });
     progress.end();
   });
   const imageDir = await stage(emit, "land", "Verifying and storing", () =>
-    landImage(metaBytes, meta, (a, dest) => rename(part(a.sha256), dest), { source: url }),
+    landImage(metaBytes, meta, (a, dest) => movePart(part(a.sha256), dest), { source: url }),
   );
   return { imageDir, pulled: true, resumedBytes };
 }

@@ -37,9 +37,9 @@ export interface CachePruneResult {
   /** What was removed (or, dry run, would be): files relative to the cache dir, bytes freed. */
   removed: { files: string[]; bytes: number }[];
   freedBytes: number;
-  /** Entries kept over the cap because a build holds them. */
+  /** Entries kept over the cap because a build or a pull holds their lock. */
   busy: string[];
-  /** What the cache holds afterwards, of what pruning manages (bootstrap/ and debs/). */
+  /** What the cache holds afterwards, of what pruning manages (bootstrap/, debs/, blobs/, downloads/). */
   totalBytes: number;
   maxBytes: number;
 }

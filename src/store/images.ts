@@ -14,6 +14,12 @@ import { inside } from "../util/safe-path.js";
  * inputs lands in the same one.
  */
 export function slotName(version: string, buildHash: string): string {
+  // Both come from metadata.json, which a pull takes from a registry: never a path.
+  if (!/^[0-9A-Za-z][0-9A-Za-z.+~_-]*$/.test(version) || !/^[0-9a-f]{12,}$/.test(buildHash))
+    throw new UserError(
+      "BAD_METADATA",
+      `"${version}+${buildHash.slice(0, 12)}" is not an image version and build hash.`,
+    );
   return `${version}+${buildHash.slice(0, 12)}`;
 }
 

@@ -3,7 +3,7 @@ import { rename, rm, stat } from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 import type { ReadableStream } from "node:stream/web";
 import { pipeline } from "node:stream/promises";
-import { ChecksumError, PlinthError } from "../errors.js";
+import { CancelledError, ChecksumError, PlinthError } from "../errors.js";
 import { sha256File } from "./hash.js";
 import { fetch, type Dispatcher, type Response } from "undici";
 
@@ -40,7 +40,13 @@ export async function resumableDownload(
       break;
     } catch (error) {
       const network = !(error instanceof PlinthError) && !o.signal?.aborted;
-      if (!network || attempt >= (o.retries ?? 3)) throw error;
+      if (!network) throw error;
+      if (attempt >= (o.retries ?? 3))
+        throw new PlinthError(
+          "DOWNLOAD_FAILED",
+          `${o.what}: ${(error as Error).message} (after ${attempt + 1} tries; run again to resume).`,
+          { cause: error },
+        );
     }
   }
   const actual = await sha256File(o.part);
@@ -78,7 +84,9 @@ async function attemptDownload(open: Opener, o: ResumableOptions): Promise<void>
     count,
     createWriteStream(o.part, { flags: append ? "a" : "w" }),
     { signal: o.signal },
-  );
+  ).catch((e: unknown) => {
+    throw o.signal?.aborted ? new CancelledError(`the download of ${o.what}`) : e;
+  });
   if (o.size !== undefined && done !== o.size)
     throw new Error(`${o.what}: got ${done} of ${o.size} bytes`); // a network failure: resume
 }

@@ -1,3 +1,4 @@
+import { execa } from "execa";
 import {
   appendFileSync,
   existsSync,
@@ -9,6 +10,7 @@ import {
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { debugfsStat } from "../../src/image/ext4-files.js";
 import { cli, integrationSkipReason, ROOT } from "../helpers.js";
 import { buildah, makeBaseImage } from "./oci-images.js";
 import { startRegistry, type Registry } from "./servers.js";
@@ -119,6 +121,37 @@ describe.skipIf(!!skip)("container images as bases, from a real registry and bui
     expect(await sh("cat /run/entrypoint.out")).toBe("entrypoint ran in /srv/app");
     expect(await sh("tree --version | cut -d' ' -f1")).toBe("tree");
   }, 1_200_000);
+
+  it("takes the same image from an OCI archive and from a docker-archive tarball", async () => {
+    const dir = tmp("tarballs");
+    const layout = path.join(dir, "oci");
+    await buildah("push", "-q", "plinth-test/base:amd64", `oci:${layout}`);
+    for (const [format, file] of [
+      ["oci-archive", "image.oci.tar"],
+      ["docker-archive", "image.docker.tar"],
+    ] as const) {
+      await execa("skopeo", ["copy", "-q", `oci:${layout}`, `${format}:${path.join(dir, file)}`]);
+      const spec = path.join(dir, `${format}.yaml`);
+      writeFileSync(
+        spec,
+        `name: from-${format}\nversion: 1.0.0\nbase: { tarball: ${file} }\ninit: minimal\nagent: true\n`,
+      );
+      const b = await cli(["build", spec, "--json"], env);
+      expect(b.exitCode, b.stderr).toBe(0);
+      const imageDir = json(b.stdout).imageDir as string;
+      const meta = JSON.parse(readFileSync(path.join(imageDir, "metadata.json"), "utf8")) as {
+        base: { image: string; suite: string };
+      };
+      expect(meta.base.image).toMatch(new RegExp(`^tarball:.*${file}@sha256:[0-9a-f]{64}$`));
+      expect(meta.base.suite).toBe("bookworm");
+      // The second layer's owner and mode made it through the archive.
+      expect(await debugfsStat(path.join(imageDir, "rootfs.ext4"), "/srv/app/data")).toMatchObject({
+        uid: 1234,
+        gid: 2345,
+        mode: "4751",
+      });
+    }
+  }, 900_000);
 
   it("refuses a layer whose bytes do not match its digest, and builds nothing", async () => {
     const layout = path.join(tmp("layout"), "oci");

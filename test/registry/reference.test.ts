@@ -24,6 +24,10 @@ describe("registry references", () => {
     expect(isRegistryRef("minimal:0.1")).toBe(false);
     expect(isRegistryRef("images/minimal")).toBe(false);
     expect(isRegistryRef("registry.example.com/minimal:1")).toBe(true);
+    expect(isRegistryRef("127.0.0.1:5000/a/b")).toBe(true);
+    // Relative paths that do not exist (yet) are paths, not hosts.
+    for (const p of ["./out/img", "../img", "../../x/y", ".hidden/img"])
+      expect(isRegistryRef(p), p).toBe(false);
   });
 
   it("refuses bad references with one sentence", () => {

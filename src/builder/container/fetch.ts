@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import path from "node:path";
-import lockfile from "proper-lockfile";
 import { z } from "zod";
 import { UserError } from "../../errors.js";
 import { run } from "../../host/exec.js";
@@ -9,6 +8,7 @@ import { cacheDir } from "../../paths.js";
 import { ManifestSchema } from "../../registry/artifact.js";
 import { RegistryClient } from "../../registry/client.js";
 import { checkDigest } from "../../registry/manifest.js";
+import { dropPart, partFile, withPart } from "../../registry/parts.js";
 import { parseRegistryRef } from "../../registry/reference.js";
 import { buildDockerfile } from "./dockerfile.js";
 import { blob, blobPath, hashFile, layoutManifest, type ContainerSource } from "./source.js";
@@ -119,21 +119,10 @@ async function fromRegistry(
   checkDigest(configBytes, manifest.config.digest, `${source}'s config`);
   const config = parseConfig(configBytes, source, o.arch);
   // Layers go where `plinth pull` keeps its parts: an interrupted build resumes them.
-  const downloads = path.join(cacheDir(), "downloads");
-  await mkdir(downloads, { recursive: true });
   const layers: string[] = [];
   for (const d of manifest.layers) {
-    const part = path.join(downloads, `${d.digest.replace(":", "-")}.part`);
-    const release = await lockfile.lock(part, {
-      realpath: false,
-      retries: { retries: 3600, minTimeout: 500, maxTimeout: 1000 },
-      stale: 10_000,
-    });
-    try {
-      await client.fetchBlob(ref.repository, d, part);
-    } finally {
-      await release();
-    }
+    const part = await partFile(d.digest);
+    await withPart(part, () => client.fetchBlob(ref.repository, d, part));
     layers.push(part);
   }
   return { config, layers };
@@ -160,5 +149,5 @@ async function fromDockerArchive(dir: string, file: string): Promise<FetchedImag
 export async function removeFetched(image: FetchedImage): Promise<void> {
   // Registry layers were downloads: once unpacked into the cached tree they are not needed.
   for (const l of image.layers)
-    if (l.startsWith(path.join(cacheDir(), "downloads") + path.sep)) await rm(l, { force: true });
+    if (l.startsWith(path.join(cacheDir(), "downloads") + path.sep)) await dropPart(l);
 }

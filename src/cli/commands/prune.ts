@@ -36,7 +36,7 @@ export function registerPrune(program: Command): void {
           ...cache.removed.map(
             (e) => `${verb} cache ${e.files.join(", ")} (${formatBytes(e.bytes)})`,
           ),
-          ...cache.busy.map((f) => `kept cache ${f}: a build is using it`),
+          ...cache.busy.map((f) => `kept cache ${f}: in use (locked)`),
           `${dryRun ? "would free" : "freed"} ${formatBytes(freedBytes)}; the cache holds ${formatBytes(cache.totalBytes)} (cap ${formatBytes(cache.maxBytes)})`,
         ],
         { dryRun, images, cache, freedBytes },

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { resolveImage } from "../../builder/build.js";
-import { pushContainerDisk, pushImage } from "../../registry/index.js";
+import { parseRegistryRef, pushContainerDisk, pushImage } from "../../registry/index.js";
 import { seconds } from "../../ui/progress.js";
 import { makeContext } from "../context.js";
 import { INSECURE_HELP, insecureFor } from "../options.js";
@@ -30,6 +30,7 @@ export function registerPush(program: Command): void {
       ) => {
         const ctx = makeContext(!!opts.json);
         const t0 = performance.now();
+        parseRegistryRef(target); // a bad target is refused before a spec is built
         const { imageDir } = await resolveImage(ref, {
           onEvent: ctx.renderer.onEvent,
           signal: ctx.signal,
