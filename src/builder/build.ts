@@ -73,8 +73,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const { signal } = options;
   const plan = await planFor(options);
   requireTools([
-    ...BUILD_TOOLS,
-    ...(plan.spec.base.distro === "ubuntu" ? ["ubuntu-keyring"] : []),
+    ...BUILD_TOOLS.filter((t) => !(plan.container && t === "mmdebstrap")),
+    ...(plan.spec.base.distro === "ubuntu" && !plan.container ? ["ubuntu-keyring"] : []),
     ...outputTools(plan.spec),
   ]);
 

@@ -111,8 +111,11 @@ function ignoreMissing(error: NodeJS.ErrnoException): void {
   if (error.code !== "ENOENT") throw error;
 }
 
-/** `<hash>.tar` with `<hash>.epoch`; temp files and lock dirs are a running build's. */
-const BOOTSTRAP = /^(?<key>[0-9a-f]+)\.(?:tar|(?<side>epoch))$/;
+/**
+ * `<hash>.tar` with `<hash>.epoch` (and, for a container base, `<hash>.oci.json`); temp
+ * files and lock dirs are a running build's.
+ */
+const BOOTSTRAP = /^(?<key>[0-9a-f]+)\.(?:tar|(?<side>epoch|oci\.json))$/;
 /** `<sha>.zst` with `.sha256`, `<sha>.containerdisk.tar.gz` with `.json`: remade on the next push. */
 const BLOB = /^(?<key>[0-9a-f]{64}\.(?:zst|containerdisk\.tar\.gz))(?<side>\.sha256|\.json)?$/;
 /** A blob a killed pull left, kept for the rerun to resume until the cap needs the room. */

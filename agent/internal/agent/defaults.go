@@ -56,11 +56,30 @@ func (a *Agent) LoadDefaults(file string) error {
 	a.BaseEnv = env
 	a.DefaultCwd = d.Cwd
 	a.entrypoint = d.Entrypoint
-	// OCI's "user:group" form: the group comes from the user's passwd entry here.
-	if user, _, _ := strings.Cut(d.User, ":"); user != "" {
-		a.DefaultUser = user
+	if d.User != "" {
+		a.DefaultUser = d.User
 	}
 	return nil
+}
+
+// defaultAccount is the image's User as an account: OCI's "user", "uid", "user:group" or
+// "uid:gid", the group (when given) replacing the user's own, as a container runtime does.
+func (a *Agent) defaultAccount() (*account, error) {
+	spec, ok := a.DefaultUser.(string)
+	if !ok || spec == "" {
+		return nil, nil
+	}
+	name, _, _ := strings.Cut(spec, ":")
+	acc, err := a.resolveUser(name)
+	if err != nil {
+		return nil, err
+	}
+	_, gid, err := a.resolveOwner(spec)
+	if err != nil {
+		return nil, err
+	}
+	acc.gid = gid
+	return &acc, nil
 }
 
 // StartEntrypoint runs the image's entrypoint once, as the container would: its Env,
@@ -71,14 +90,12 @@ func (a *Agent) StartEntrypoint(out *os.File) error {
 		return nil
 	}
 	sys := &syscall.SysProcAttr{Setsid: true}
-	var acc *account
-	if a.DefaultUser != nil {
-		u, err := a.resolveUser(a.DefaultUser)
-		if err != nil {
-			return err
-		}
-		acc = &u
-		sys.Credential = &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: a.groupsOf(u)}
+	acc, err := a.defaultAccount()
+	if err != nil {
+		return err
+	}
+	if acc != nil {
+		sys.Credential = &syscall.Credential{Uid: acc.uid, Gid: acc.gid, Groups: a.groupsOf(*acc)}
 	}
 	env := execEnv(a.BaseEnv, &execParams{}, acc)
 	path, err := proc.LookPath(a.entrypoint[0], env)

@@ -16,15 +16,15 @@ func TestExecDefaultsFromTheImage(t *testing.T) {
 	if err := os.Mkdir(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(file, []byte(`{"env":["PATH=/opt/bin:/usr/bin:/bin","LANG=C.UTF-8","BAD"],"cwd":"`+work+`","user":"0:0"}`), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(`{"env":["PATH=/opt/bin:/usr/bin:/bin","LANG=C.UTF-8","BAD"],"cwd":"`+work+`","user":"0:5"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := ta.LoadDefaults(file); err != nil {
 		t.Fatal(err)
 	}
 	p.hello(1, "d")
-	p.request(2, map[string]interface{}{"op": "exec", "command": `echo "$PATH $LANG $(pwd) $(id -u)"`})
-	if out, _ := p.output(2, wire.ChanStdout); string(out) != "/opt/bin:/usr/bin:/bin C.UTF-8 "+work+" 0\n" {
+	p.request(2, map[string]interface{}{"op": "exec", "command": `echo "$PATH $LANG $(pwd) $(id -u):$(id -g)"`})
+	if out, _ := p.output(2, wire.ChanStdout); string(out) != "/opt/bin:/usr/bin:/bin C.UTF-8 "+work+" 0:5\n" {
 		t.Fatalf("defaults: %q", out)
 	}
 	// The request's own settings win.

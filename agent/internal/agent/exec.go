@@ -158,16 +158,16 @@ func runExec(ag *Agent, r *request, params interface{}) (interface{}, error) {
 		stdin = r.input(wire.ChanStdin)
 	}
 	var acc *account
-	user := p.user
-	if !p.hasUser {
-		user = ag.DefaultUser
-	}
-	if user != nil {
-		a, err := ag.resolveUser(user)
+	if p.hasUser {
+		a, err := ag.resolveUser(p.user)
 		if err != nil {
 			return nil, err
 		}
 		acc = &a
+	} else if a, err := ag.defaultAccount(); err != nil {
+		return nil, err
+	} else {
+		acc = a
 	}
 	cwd := p.cwd
 	if !p.hasCwd {

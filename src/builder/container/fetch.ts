@@ -1,17 +1,17 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { lstat, mkdtemp, readFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { UserError } from "../../errors.js";
 import { run } from "../../host/exec.js";
-import { cacheDir } from "../../paths.js";
 import { ManifestSchema } from "../../registry/artifact.js";
 import { RegistryClient } from "../../registry/client.js";
 import { checkDigest } from "../../registry/manifest.js";
-import { dropPart, partFile, withPart } from "../../registry/parts.js";
+import { movePart, partFile, withPart } from "../../registry/parts.js";
 import { parseRegistryRef } from "../../registry/reference.js";
 import { buildDockerfile } from "./dockerfile.js";
-import { blob, blobPath, hashFile, layoutManifest, type ContainerSource } from "./source.js";
+import { sha256File } from "../../util/hash.js";
+import { blob, blobPath, layoutManifest, type ContainerSource } from "./source.js";
 
 /** The parts of an OCI image config plinth keeps (image-spec config.md). */
 export const ImageConfigSchema = z.object({
@@ -42,14 +42,19 @@ export interface FetchedImage {
 export async function fetchImage(
   s: ContainerSource,
   digest: string,
-  o: { arch: string; work: string; insecure?: string[]; signal?: AbortSignal },
+  o: { arch: string; work: string; insecure?: string[]; noCache?: boolean; signal?: AbortSignal },
 ): Promise<FetchedImage> {
   if (s.kind === "image") return fromRegistry(s.ref, digest, o);
-  if (s.kind === "oci-layout") return fromLayout(s.dir, s.ref, o.arch);
+  if (s.kind === "oci-layout") return fromLayout(s.dir, s.ref, o.arch, digest);
   if (s.kind === "dockerfile") {
     const layout = await buildDockerfile(s, path.join(o.work, "layout"), o);
     return fromLayout(layout, undefined, o.arch);
   }
+  // The cache key is this file's digest: it must still be the file the plan hashed.
+  if (`sha256:${await sha256File(await regularFile(s.file))}` !== digest)
+    throw new UserError("BAD_BASE", `${s.file} changed while the build was starting.`, {
+      hint: "Build again.",
+    });
   // A tarball: an OCI layout (skopeo's oci-archive:) or a docker-archive (docker save).
   const dir = await mkdtemp(path.join(o.work, "tarball-"));
   await run(["tar", "-x", "-f", s.file, "-C", dir], { stage: "bootstrap", signal: o.signal });
@@ -62,15 +67,45 @@ export async function fetchImage(
   );
 }
 
+/** JSON bytes checked against `schema`, or one sentence saying what `what` is not. */
+function parseJson<T>(bytes: Buffer, schema: z.ZodType<T>, what: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    json = undefined;
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new UserError("BAD_BASE", `${what} is not valid.`);
+  return parsed.data;
+}
+
+// Tar layers, as image-spec and Docker name them: anything else is not a container image.
+const LAYER = /^application\/vnd\.(oci\.image\.layer\.v1\.tar|docker\.image\.rootfs\.diff\.tar)/;
+
 function parseManifest(bytes: Buffer, what: string) {
-  const m = ManifestSchema.safeParse(JSON.parse(bytes.toString("utf8")));
-  if (!m.success) throw new UserError("BAD_BASE", `${what}: not an OCI image manifest.`);
-  return m.data;
+  const m = parseJson(bytes, ManifestSchema, `${what}'s manifest`);
+  const other = m.layers.find((l) => !LAYER.test(l.mediaType));
+  if (other)
+    throw new UserError(
+      "BAD_BASE",
+      `${what} is not a container image: it has a layer of type ${other.mediaType}.`,
+      {
+        hint: "A container base needs an image of tar layers (a plinth image is booted, not built on).",
+      },
+    );
+  return m;
+}
+
+/** `file`, refused unless it is a regular file (a link or a FIFO in an archive is not a blob). */
+async function regularFile(file: string): Promise<string> {
+  const st = await lstat(file).catch(() => undefined);
+  if (!st?.isFile()) throw new UserError("BAD_BASE", `${file} is missing or not a regular file.`);
+  return file;
 }
 
 function parseConfig(bytes: Buffer, what: string, arch?: string): ImageConfig {
-  const c = ImageConfigSchema.safeParse(JSON.parse(bytes.toString("utf8")));
-  if (!c.success) throw new UserError("BAD_BASE", `${what}: its image config is not valid.`);
+  const c = { data: parseJson(bytes, ImageConfigSchema, `${what}'s image config`) };
   if (arch && c.data.architecture && c.data.architecture !== arch)
     throw new UserError(
       "BAD_BASE",
@@ -84,21 +119,24 @@ async function fromLayout(
   dir: string,
   ref: string | undefined,
   arch: string,
+  expected?: string,
 ): Promise<FetchedImage> {
   const what = `the OCI layout ${dir}`;
-  const { bytes } = await layoutManifest(dir, ref, arch);
+  const { bytes, digest } = await layoutManifest(dir, ref, arch);
+  if (expected && digest !== expected)
+    throw new UserError("BAD_BASE", `${what} changed while the build was starting.`, {
+      hint: "Build again.",
+    });
   const manifest = parseManifest(bytes, what);
   const config = parseConfig(await blob(dir, manifest.config.digest), what, arch);
   const layers: string[] = [];
   for (const l of manifest.layers) {
-    const file = blobPath(dir, l.digest);
-    if (`sha256:${await hashFile(file).catch(() => "missing")}` !== l.digest)
+    const file = await regularFile(blobPath(dir, l.digest));
+    if (`sha256:${await sha256File(file)}` !== l.digest)
       throw new UserError(
         "CHECKSUM_MISMATCH",
         `${what}: layer ${l.digest} does not match its digest.`,
-        {
-          hint: "The layout is damaged; copy the image again.",
-        },
+        { hint: "The layout is damaged; copy the image again." },
       );
     layers.push(file);
   }
@@ -108,7 +146,7 @@ async function fromLayout(
 async function fromRegistry(
   source: string,
   digest: string,
-  o: { arch: string; insecure?: string[]; signal?: AbortSignal },
+  o: { arch: string; work: string; insecure?: string[]; signal?: AbortSignal },
 ): Promise<FetchedImage> {
   const ref = parseRegistryRef(source);
   const client = new RegistryClient(ref.registry, { insecure: o.insecure, signal: o.signal });
@@ -118,36 +156,56 @@ async function fromRegistry(
   const configBytes = await client.getBlob(ref.repository, manifest.config.digest);
   checkDigest(configBytes, manifest.config.digest, `${source}'s config`);
   const config = parseConfig(configBytes, source, o.arch);
-  // Layers go where `plinth pull` keeps its parts: an interrupted build resumes them.
+  // Layers download where `plinth pull` keeps its parts (an interrupted build resumes
+  // them), then move into the scratch dir under their lock: no prune or other build can
+  // take one away before it is unpacked.
   const layers: string[] = [];
-  for (const d of manifest.layers) {
+  for (const [i, d] of manifest.layers.entries()) {
     const part = await partFile(d.digest);
     await withPart(part, () => client.fetchBlob(ref.repository, d, part));
-    layers.push(part);
+    const layer = path.join(o.work, `layer-${i}`);
+    await movePart(part, layer);
+    layers.push(layer);
   }
   return { config, layers };
 }
 
-/** `docker save`'s format: manifest.json names the config and the layer tars, in order. */
+const DockerManifest = z.array(z.object({ Config: z.string(), Layers: z.array(z.string()) }));
+const DiffIds = z.object({ rootfs: z.object({ diff_ids: z.array(z.string()) }).optional() });
+
+/**
+ * `docker save`'s format: manifest.json names the config and the layer tars, in order;
+ * each layer is checked against the config's `rootfs.diff_ids`.
+ */
 async function fromDockerArchive(dir: string, file: string): Promise<FetchedImage> {
-  const list = JSON.parse(await readFile(path.join(dir, "manifest.json"), "utf8")) as {
-    Config: string;
-    Layers: string[];
-  }[];
+  const what = `the docker-archive ${file}`;
+  const list = parseJson(
+    await readFile(path.join(dir, "manifest.json")),
+    DockerManifest,
+    `${what}'s manifest.json`,
+  );
   if (list.length !== 1)
     throw new UserError("BAD_BASE", `${file} holds ${list.length} images; save exactly one.`);
-  const inside = (p: string) => {
+  const inside = async (p: string) => {
     const abs = path.resolve(dir, p);
     if (!abs.startsWith(dir + path.sep))
       throw new UserError("BAD_BASE", `${file}: manifest.json names ${p}, outside the archive.`);
-    return abs;
+    return regularFile(abs);
   };
-  const config = parseConfig(await readFile(inside(list[0]!.Config)), file);
-  return { config, layers: list[0]!.Layers.map(inside) };
-}
-
-export async function removeFetched(image: FetchedImage): Promise<void> {
-  // Registry layers were downloads: once unpacked into the cached tree they are not needed.
-  for (const l of image.layers)
-    if (l.startsWith(path.join(cacheDir(), "downloads") + path.sep)) await dropPart(l);
+  const configBytes = await readFile(await inside(list[0]!.Config));
+  const config = parseConfig(configBytes, what);
+  const diffIds = parseJson(configBytes, DiffIds, `${what}'s config`).rootfs?.diff_ids ?? [];
+  const layers = await Promise.all(list[0]!.Layers.map(inside));
+  if (diffIds.length !== layers.length)
+    throw new UserError(
+      "BAD_BASE",
+      `${what}: its config lists ${diffIds.length} layers, its manifest ${layers.length}.`,
+    );
+  for (const [i, l] of layers.entries())
+    if (`sha256:${await sha256File(l)}` !== diffIds[i])
+      throw new UserError(
+        "CHECKSUM_MISMATCH",
+        `${what}: layer ${list[0]!.Layers[i]} does not match ${diffIds[i]}.`,
+      );
+  return { config, layers };
 }

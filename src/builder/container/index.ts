@@ -9,7 +9,7 @@ import { markUsed } from "../../store/cache.js";
 import { plural } from "../../util/plural.js";
 import type { BootstrapResult } from "../bootstrap/cache.js";
 import type { ContainerPlan } from "../plan.js";
-import { fetchImage, ImageConfigSchema, removeFetched, type ImageConfig } from "./fetch.js";
+import { fetchImage, ImageConfigSchema, type ImageConfig } from "./fetch.js";
 import { describeSource } from "./source.js";
 import { applyLayers } from "./unpack.js";
 
@@ -49,11 +49,15 @@ export async function containerBootstrap(
     stale: 30_000,
   });
   try {
-    if (!o.noCache && existsSync(tarball) && existsSync(configFile) && (await stat(tarball)).size) {
+    const cached = o.noCache ? undefined : await readCached(tarball, configFile, epochFile);
+    if (cached) {
       await markUsed(tarball);
-      const config = ImageConfigSchema.parse(JSON.parse(await readFile(configFile, "utf8")));
-      const epoch = o.sourceDateEpoch ?? Number((await readFile(epochFile, "utf8")).trim());
-      return { tarball, cached: true, epoch, config };
+      return {
+        tarball,
+        cached: true,
+        epoch: o.sourceDateEpoch ?? cached.epoch,
+        config: cached.config,
+      };
     }
     const work = await mkdtemp(path.join(o.tmpDir ?? dir, ".container-"));
     const tmp = `${tarball}.${process.pid}.tmp`;
@@ -81,7 +85,6 @@ export async function containerBootstrap(
         ],
         { stage: "bootstrap", signal: o.signal },
       );
-      await removeFetched(image);
       // The image's own creation time, so a rebuild of an unchanged image is bit-identical.
       const created = image.config.created ? Date.parse(image.config.created) / 1000 : NaN;
       const epoch =
@@ -89,8 +92,14 @@ export async function containerBootstrap(
         (Number.isFinite(created) && created > 0
           ? Math.floor(created)
           : Math.floor(Date.now() / 1000));
-      await writeFile(configFile, JSON.stringify(image.config));
-      await writeFile(epochFile, `${epoch}\n`);
+      // The side files first, each atomically: a tarball present means they are too.
+      for (const [file, text] of [
+        [configFile, JSON.stringify(image.config)],
+        [epochFile, `${epoch}\n`],
+      ] as const) {
+        await writeFile(`${file}.${process.pid}.tmp`, text);
+        await rename(`${file}.${process.pid}.tmp`, file);
+      }
       await rename(tmp, tarball);
       await markUsed(tarball);
       return { tarball, cached: false, epoch, config: image.config };
@@ -100,5 +109,21 @@ export async function containerBootstrap(
     }
   } finally {
     await release();
+  }
+}
+
+/** A complete cache entry: the tarball, its image config and its epoch; else none. */
+async function readCached(
+  tarball: string,
+  configFile: string,
+  epochFile: string,
+): Promise<{ config: ImageConfig; epoch: number } | undefined> {
+  if (!existsSync(tarball) || !(await stat(tarball)).size) return undefined;
+  try {
+    const config = ImageConfigSchema.parse(JSON.parse(await readFile(configFile, "utf8")));
+    const epoch = Number((await readFile(epochFile, "utf8")).trim());
+    return Number.isInteger(epoch) ? { config, epoch } : undefined;
+  } catch {
+    return undefined; // rebuilt, under the lock
   }
 }

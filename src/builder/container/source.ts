@@ -1,4 +1,3 @@
-import { createReadStream } from "node:fs";
 import { lstat, readFile, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
 import { createHash } from "node:crypto";
@@ -6,8 +5,9 @@ import { UserError } from "../../errors.js";
 import { RegistryClient } from "../../registry/client.js";
 import { checkDigest, isIndex, platformEntry, sha256Of } from "../../registry/manifest.js";
 import { parseRegistryRef } from "../../registry/reference.js";
+import { z } from "zod";
 import type { Spec } from "../../spec/schema.js";
-import { stableStringify } from "../../util/hash.js";
+import { sha256File, stableStringify } from "../../util/hash.js";
 
 /** Where a container base comes from (spec `base:`), host paths already absolute. */
 export type ContainerSource =
@@ -32,7 +32,8 @@ export function containerSource(base: Spec["base"]): ContainerSource | undefined
 
 /** How a source reads in messages and in metadata.json. */
 export function describeSource(s: ContainerSource): string {
-  if (s.kind === "image") return s.ref;
+  // A pinned digest is dropped: metadata.json appends the one the build used.
+  if (s.kind === "image") return s.ref.replace(/@sha256:[0-9a-f]{64}$/, "");
   if (s.kind === "oci-layout") return `oci-layout:${s.dir}${s.ref ? `:${s.ref}` : ""}`;
   if (s.kind === "tarball") return `tarball:${s.file}`;
   return `dockerfile:${s.file}`;
@@ -60,7 +61,7 @@ export async function resolveDigest(s: ContainerSource, o: ResolveOptions): Prom
       : sha256Of(got.bytes);
   }
   if (s.kind === "oci-layout") return (await layoutManifest(s.dir, s.ref, o.arch)).digest;
-  if (s.kind === "tarball") return `sha256:${await hashFile(s.file)}`;
+  if (s.kind === "tarball") return `sha256:${await sha256File(s.file)}`;
   return `sha256:${await hashContext(s.file, s.context, s.args)}`;
 }
 
@@ -76,10 +77,9 @@ export async function layoutManifest(
       hint: "Point `oci-layout` at a directory written by `skopeo copy … oci:DIR` or `buildah push … oci:DIR`.",
     });
   });
-  const index = JSON.parse(indexBytes.toString("utf8")) as {
-    manifests?: { digest: string; mediaType?: string; annotations?: Record<string, string> }[];
-  };
-  const entries = index.manifests ?? [];
+  const index = LayoutIndex.safeParse(parseOrUndefined(indexBytes));
+  if (!index.success) throw new UserError("BAD_BASE", `${what}'s index.json is not valid.`);
+  const entries = index.data.manifests;
   const named = ref
     ? entries.filter((m) => m.annotations?.["org.opencontainers.image.ref.name"] === ref)
     : entries;
@@ -116,18 +116,26 @@ export const blobPath = (dir: string, digest: string): string => {
   return path.join(dir, "blobs", "sha256", hex!);
 };
 
-function jsonMediaType(bytes: Buffer): string | undefined {
+const LayoutIndex = z.object({
+  manifests: z.array(
+    z.object({
+      digest: z.string(),
+      mediaType: z.string().optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+    }),
+  ),
+});
+
+function parseOrUndefined(bytes: Buffer): unknown {
   try {
-    return (JSON.parse(bytes.toString("utf8")) as { mediaType?: string }).mediaType;
+    return JSON.parse(bytes.toString("utf8"));
   } catch {
     return undefined;
   }
 }
 
-export async function hashFile(file: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest("hex");
+function jsonMediaType(bytes: Buffer): string | undefined {
+  return (parseOrUndefined(bytes) as { mediaType?: string } | undefined)?.mediaType;
 }
 
 /** The build args, the Dockerfile, and each context entry's path, type, mode and bytes, in sorted order. */
@@ -145,7 +153,7 @@ async function hashContext(
       const st = await lstat(p);
       h.update(`\0${path.relative(context, p)}\0${st.mode}\0`);
       if (st.isDirectory()) await walk(p);
-      else if (st.isFile()) h.update(await hashFile(p));
+      else if (st.isFile()) h.update(await sha256File(p));
       else if (st.isSymbolicLink()) h.update(await readlink(p));
     }
   };

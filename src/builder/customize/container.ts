@@ -58,9 +58,13 @@ export async function applyContainerBase(
   if (defaults.cwd && !fs.exists(defaults.cwd)) await fs.mkdir(defaults.cwd, { mode: 0o755 });
   await fs.write(EXEC_DEFAULTS, `${JSON.stringify(defaults, null, 2)}\n`, { mode: 0o644 });
   if (service && spec.init === "systemd") {
-    await fs.write(`/etc/systemd/system/${ENTRYPOINT_UNIT}`, entrypointUnit(entrypoint, defaults), {
-      mode: 0o644,
-    });
+    await fs.write(
+      `/etc/systemd/system/${ENTRYPOINT_UNIT}`,
+      entrypointUnit(fs, entrypoint, defaults),
+      {
+        mode: 0o644,
+      },
+    );
     await fs.chroot(["systemctl", "enable", ENTRYPOINT_UNIT]);
   }
 }
@@ -131,10 +135,15 @@ async function installPackages(
   });
 }
 
-function entrypointUnit(argv: string[], d: { env: string[]; cwd?: string; user?: string }): string {
-  // systemd's quoting: double quotes with \ and " escaped; % and $ doubled.
-  const q = (s: string) =>
-    `"${s.replace(/[\\"]/g, "\\$&").replace(/%/g, "%%").replace(/\$/g, "$$$$")}"`;
+function entrypointUnit(
+  fs: Rootfs,
+  argv: string[],
+  d: { env: string[]; cwd?: string; user?: string },
+): string {
+  // systemd's quoting: double quotes with \ and " escaped, % doubled; in ExecStart= also
+  // $, which systemd would expand there (not in Environment=).
+  const quote = (s: string) => `"${s.replace(/[\\"]/g, "\\$&").replace(/%/g, "%%")}"`;
+  const arg = (s: string) => quote(s).replace(/\$/g, "$$$$");
   const [user, group] = (d.user ?? "").split(":");
   return [
     "[Unit]",
@@ -142,16 +151,26 @@ function entrypointUnit(argv: string[], d: { env: string[]; cwd?: string; user?:
     "After=network.target plinth-agent.service",
     "",
     "[Service]",
-    `ExecStart=${argv.map(q).join(" ")}`,
+    `ExecStart=${[executable(fs, argv[0]!, d.env), ...argv.slice(1)].map(arg).join(" ")}`,
     `WorkingDirectory=${d.cwd ?? "/"}`,
     ...(user ? [`User=${user}`] : []),
     ...(group ? [`Group=${group}`] : []),
-    ...d.env.map((kv) => `Environment=${q(kv)}`),
+    ...d.env.map((kv) => `Environment=${quote(kv)}`),
     "",
     "[Install]",
     "WantedBy=multi-user.target",
     "",
   ].join("\n");
+}
+
+/** argv[0] found on the image's PATH (systemd would search its own), else as given. */
+function executable(fs: Rootfs, name: string, env: string[]): string {
+  if (name.includes("/")) return name;
+  const PATH =
+    env.find((kv) => kv.startsWith("PATH="))?.slice(5) ??
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  const dir = PATH.split(":").find((d) => d.startsWith("/") && fs.exists(`${d}/${name}`));
+  return dir ? `${dir}/${name}` : name;
 }
 
 /** ID and VERSION_CODENAME of the image's os-release: what a container base turned out to be. */

@@ -27,8 +27,10 @@ export function registerValidate(program: Command): void {
           name: r.spec.name,
           version: r.spec.version,
           files: r.files,
-          buildHash: plan.buildHash,
-          bootstrapHash: plan.bootstrap.hash,
+          // Offline, a container base's digest is unknown: so is the build's hash.
+          ...(plan.container
+            ? {}
+            : { buildHash: plan.buildHash, bootstrapHash: plan.bootstrap.hash }),
         },
       );
     });

@@ -100,23 +100,48 @@ describe("applyLayers: OCI layers into one tree", () => {
     expect(existsSync(path.join(tree, ".wh.nothing"))).toBe(false);
   });
 
-  it("resolves a whiteout through the image's own absolute links, inside the tree", async () => {
+  it("never whites out through a link: an upper directory replaces a lower link to a host path", async () => {
     const dir = work();
     const host = mkdtempSync(path.join(os.tmpdir(), "plinth-host-"));
     writeFileSync(path.join(host, "precious"), "keep");
     const lower = layer(dir, "lower", (r) => {
       symlinkSync(host, path.join(r, "link"));
-      mkdirSync(path.join(r, host), { recursive: true });
-      writeFileSync(path.join(r, host, "precious"), "image's");
+      symlinkSync(host, path.join(r, "opaque"));
     });
-    // link/precious resolves to <tree><host>/precious, never to the host's file.
     const upper = layer(dir, "upper", (r) => {
       mkdirSync(path.join(r, "link"));
       writeFileSync(path.join(r, "link/.wh.precious"), "");
+      mkdirSync(path.join(r, "opaque"));
+      writeFileSync(path.join(r, "opaque/.wh..wh..opq"), "");
+      // Names that would be the directory itself or its parent are no whiteouts.
+      for (const n of [".wh.", ".wh..", ".wh..."]) writeFileSync(path.join(r, n), "");
     });
     const tree = path.join(dir, "rootfs");
     await applyLayers([lower, upper], tree, {});
     expect(readFileSync(path.join(host, "precious"), "utf8")).toBe("keep");
-    expect(existsSync(path.join(tree, host, "precious"))).toBe(false);
+    expect(readdirSync(host)).toEqual(["precious"]);
+    for (const d of ["link", "opaque"]) {
+      expect(lstatSync(path.join(tree, d)).isDirectory()).toBe(true);
+      expect(readdirSync(path.join(tree, d))).toEqual([]);
+    }
+    expect(readdirSync(tree).sort()).toEqual(["link", "opaque"]);
+  });
+
+  it("keeps a lower directory's mode when the layer only adds a file below it", async () => {
+    const dir = work();
+    const lower = layer(dir, "lower", (r) => {
+      mkdirSync(path.join(r, "tmp"));
+      execFileSync("chmod", ["1777", path.join(r, "tmp")]);
+    });
+    // A tar with the file and no entry for its directory, as some layer builders write.
+    const src = path.join(dir, "upper.src");
+    mkdirSync(path.join(src, "tmp"), { recursive: true });
+    writeFileSync(path.join(src, "tmp/x"), "x");
+    const upper = path.join(dir, "upper.tar");
+    execFileSync("tar", ["-cf", upper, "-C", src, "tmp/x"]);
+    const tree = path.join(dir, "rootfs");
+    await applyLayers([lower, upper], tree, {});
+    expect(statSync(path.join(tree, "tmp")).mode & 0o7777).toBe(0o1777);
+    expect(readFileSync(path.join(tree, "tmp/x"), "utf8")).toBe("x");
   });
 });
