@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { z } from "zod";
 import { UserError } from "../errors.js";
 import { IndexSchema } from "./artifact.js";
 import { MEDIA, type Descriptor } from "./client.js";
@@ -8,6 +9,19 @@ export const sha256Of = (b: Buffer): string =>
 
 export const isIndex = (mediaType: string | undefined): boolean =>
   mediaType === MEDIA.index || mediaType === MEDIA.dockerList;
+
+/** JSON bytes checked against `schema`, or one sentence saying that `what` is not valid. */
+export function parseJson<T>(bytes: Buffer, schema: z.ZodType<T>, what: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    json = undefined;
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new UserError("BAD_MANIFEST", `${what} is not valid.`);
+  return parsed.data;
+}
 
 /** The Go/OCI name of this host's architecture. */
 export function hostArch(): string {
@@ -31,15 +45,7 @@ export function platformEntry(
   what: string,
   strict: boolean,
 ): Descriptor {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    json = undefined;
-  }
-  const parsed = IndexSchema.safeParse(json);
-  if (!parsed.success) throw new UserError("BAD_MANIFEST", `${what}: its index is not valid.`);
-  const index = parsed.data;
+  const index = parseJson(bytes, IndexSchema, `${what}'s index`);
   const linux = index.manifests.filter((m) => !m.platform || m.platform.os === "linux");
   const entry =
     linux.find((m) => m.platform?.architecture === arch) ?? (strict ? undefined : linux[0]);

@@ -6,7 +6,7 @@ import { UserError } from "../../errors.js";
 import { run } from "../../host/exec.js";
 import { ManifestSchema } from "../../registry/artifact.js";
 import { RegistryClient } from "../../registry/client.js";
-import { checkDigest } from "../../registry/manifest.js";
+import { checkDigest, parseJson } from "../../registry/manifest.js";
 import { movePart, partFile, withPart } from "../../registry/parts.js";
 import { parseRegistryRef } from "../../registry/reference.js";
 import { buildDockerfile } from "./dockerfile.js";
@@ -65,19 +65,6 @@ export async function fetchImage(
     `${s.file} is neither an OCI archive (index.json) nor a docker-archive (manifest.json).`,
     { hint: "Make one with `skopeo copy … oci-archive:FILE` or `docker save`." },
   );
-}
-
-/** JSON bytes checked against `schema`, or one sentence saying what `what` is not. */
-function parseJson<T>(bytes: Buffer, schema: z.ZodType<T>, what: string): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    json = undefined;
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new UserError("BAD_BASE", `${what} is not valid.`);
-  return parsed.data;
 }
 
 // Tar layers, as image-spec and Docker name them: anything else is not a container image.

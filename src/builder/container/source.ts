@@ -1,11 +1,17 @@
 import { lstat, readFile, readdir, readlink } from "node:fs/promises";
 import path from "node:path";
 import { createHash } from "node:crypto";
+import { z } from "zod";
 import { UserError } from "../../errors.js";
 import { RegistryClient } from "../../registry/client.js";
-import { checkDigest, isIndex, platformEntry, sha256Of } from "../../registry/manifest.js";
+import {
+  checkDigest,
+  isIndex,
+  parseJson,
+  platformEntry,
+  sha256Of,
+} from "../../registry/manifest.js";
 import { parseRegistryRef } from "../../registry/reference.js";
-import { z } from "zod";
 import type { Spec } from "../../spec/schema.js";
 import { sha256File, stableStringify } from "../../util/hash.js";
 
@@ -77,9 +83,7 @@ export async function layoutManifest(
       hint: "Point `oci-layout` at a directory written by `skopeo copy … oci:DIR` or `buildah push … oci:DIR`.",
     });
   });
-  const index = LayoutIndex.safeParse(parseOrUndefined(indexBytes));
-  if (!index.success) throw new UserError("BAD_BASE", `${what}'s index.json is not valid.`);
-  const entries = index.data.manifests;
+  const entries = parseJson(indexBytes, LayoutIndex, `${what}'s index.json`).manifests;
   const named = ref
     ? entries.filter((m) => m.annotations?.["org.opencontainers.image.ref.name"] === ref)
     : entries;
@@ -126,16 +130,12 @@ const LayoutIndex = z.object({
   ),
 });
 
-function parseOrUndefined(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
 function jsonMediaType(bytes: Buffer): string | undefined {
-  return (parseOrUndefined(bytes) as { mediaType?: string } | undefined)?.mediaType;
+  try {
+    return (JSON.parse(bytes.toString("utf8")) as { mediaType?: string }).mediaType;
+  } catch {
+    return undefined; // not JSON: parsing it as a manifest says so
+  }
 }
 
 /** The build args, the Dockerfile, and each context entry's path, type, mode and bytes, in sorted order. */
