@@ -18,6 +18,12 @@ export {
   type StopMethod,
   type StopOptions,
   type CopyResult,
+  exportSnapshot,
+  importSnapshot,
+  type ImportOptions,
+  type SnapshotManifest,
+  type SnapshotOptions,
+  type SnapshotResult,
 } from "./sdk/index.js";
 export {
   buildImage,

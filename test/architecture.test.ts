@@ -23,6 +23,7 @@ const LAYERS: string[][] = [
   ["agent/client/"],
   ["vm/"],
   ["doctor/"],
+  ["snapshot/"],
   ["sdk/"],
   ["check/"],
   ["ui/"],

@@ -19,6 +19,7 @@ import { registerPush } from "./commands/push.js";
 import { registerPull } from "./commands/pull.js";
 import { registerLogin } from "./commands/login.js";
 import { registerSbom } from "./commands/sbom.js";
+import { registerSnapshot } from "./commands/snapshot.js";
 import { reportError } from "./context.js";
 import { exitStatusOf } from "./exit-status.js";
 import { PLINTH_VERSION } from "../version.js";
@@ -48,6 +49,7 @@ registerLogin(program);
 registerPush(program);
 registerPull(program);
 registerSbom(program);
+registerSnapshot(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -8,6 +8,9 @@ export {
   type StopOptions,
 } from "./sandbox.js";
 export { SandboxFiles } from "./files.js";
+export type { SnapshotOptions, SnapshotResult } from "../snapshot/take.js";
+export type { SnapshotManifest } from "../snapshot/manifest.js";
+export { exportSnapshot, importSnapshot, type ImportOptions } from "../snapshot/package.js";
 export { DEFAULT_PTY_COMMAND, SandboxPty, type PtyOptions } from "./pty.js";
 export type { CopyResult } from "./copy.js";
 export { NoAgentError } from "../errors.js";

@@ -3,6 +3,8 @@ import type { AgentClient, AgentInfo, ExecOptions, ExecResult } from "../agent/c
 import { noEvents, type EventSink } from "../events.js";
 import type { Accel, AccelRequest } from "../vm/accel.js";
 import { Machine, type BootMode } from "../vm/machine.js";
+import { forkSnapshot, restoreSnapshot, type Restored } from "../snapshot/restore.js";
+import { takeSnapshot, type SnapshotOptions, type SnapshotResult } from "../snapshot/take.js";
 import { SandboxFiles } from "./files.js";
 import { SandboxPty, type PtyOptions } from "./pty.js";
 import { removeSandbox } from "./sandboxes.js";
@@ -150,6 +152,47 @@ export class Sandbox {
    */
   static async connect(name: string): Promise<Sandbox> {
     return new Sandbox(await Machine.attach(name));
+  }
+
+  /**
+   * A sandbox running again from a snapshot (a dir, or a name in the store): checked
+   * whole and against the version rules first, then loaded with its processes and files
+   * as they were, its RNG reseeded and its clock set from the host.
+   */
+  static async restore(
+    snapshot: string,
+    options: { name?: string; detach?: boolean; onEvent?: EventSink } = {},
+  ): Promise<Sandbox> {
+    return Sandbox.restored(await restoreSnapshot(snapshot, options));
+  }
+
+  /** `n` independent sandboxes from one snapshot, each with its own RNG, clock and hostname. */
+  static async fork(
+    snapshot: string,
+    n: number,
+    options: { name?: string; detach?: boolean; onEvent?: EventSink } = {},
+  ): Promise<Sandbox[]> {
+    return (await forkSnapshot(snapshot, n, options)).map((r) => Sandbox.restored(r));
+  }
+
+  private static restored(r: Restored): Sandbox {
+    return new Sandbox(r.machine, {
+      imageMs: 0,
+      imageReused: true,
+      bootMs: r.readyMs,
+      attempts: 1,
+    });
+  }
+
+  /**
+   * Save this sandbox (memory, devices, disk) as a snapshot dir; it keeps running unless
+   * `stop`. Execs running meanwhile go on here; in a restore of it they are gone (its
+   * agent session ends), while processes started detached (setsid, nohup) run on.
+   */
+  async snapshot(options: Omit<SnapshotOptions, "onEvent"> = {}): Promise<SnapshotResult> {
+    const r = await takeSnapshot(this.machine, options);
+    if (options.stop) this.client = undefined;
+    return r;
   }
 
   get name(): string {

@@ -24,9 +24,27 @@ import {
   writeVm,
   type VmConfig,
   type VmPaths,
+  type VmShape,
 } from "./state.js";
 
 export type BootMode = "kernel" | "disk";
+
+export interface RestoreOptions {
+  /** The base image's directory. */
+  image: string;
+  /** The saved memory and device state, and the frozen disk the new overlay sits on. */
+  state: string;
+  disk: string;
+  /** The snapshot these come from (kept in the VM's state for `ps`). */
+  from: string;
+  name?: string;
+  accel: VmConfig["accel"];
+  memMiB: number;
+  cpus: number;
+  shape: VmShape;
+  detach?: boolean;
+  readyTimeoutMs?: number;
+}
 
 export interface StartOptions {
   /** Image directory (holding metadata.json). */
@@ -94,28 +112,30 @@ export class Machine {
     const meta = await readMetadata(o.image);
     const kernel = path.join(o.image, "vmlinuz");
     const accel = await chooseAccel(o.accel ?? "auto", kernel);
-    const name = o.name ?? `${meta.name.slice(0, 56)}-${randomBytes(3).toString("hex")}`;
+    const name = o.name ?? defaultVmName(meta.name);
     // Refusals (no disk, --append with a disk) come before the VM's dir is claimed.
     const boot = bootSource(o, meta, vmPaths(name).dir);
     const paths = await claimVm(name);
-    const config: VmConfig = {
-      name,
-      image: o.image,
-      imageName: meta.name,
-      imageVersion: meta.version,
+    const config = newConfig(name, o.image, meta, {
       accel,
       memMiB: o.memMiB ?? 1024,
       cpus: o.cpus ?? 1,
       detached: !!o.detach,
-      created: new Date().toISOString(),
-      status: "running",
+    });
+    const tscKhz = hostTscKhz();
+    config.shape = {
+      boot: o.boot ?? "kernel",
+      cmdline: "cmdline" in boot.qemu ? boot.qemu.cmdline : "",
+      tscKhz,
+      net: !!o.net,
+      extraPorts: o.extraPorts ?? [],
     };
     const argv = qemuArgv({
       accel,
       boot: boot.qemu,
       memMiB: config.memMiB,
       cpus: config.cpus,
-      tscKhz: hostTscKhz(),
+      tscKhz,
       paths,
       extraPorts: o.extraPorts,
       net: o.net,
@@ -137,6 +157,7 @@ export class Machine {
         if (outcome.ok) {
           if (o.detach) child.unref();
           m.boot = { readyMs: performance.now() - t0, attempts: attempt };
+          await m.recordAgent();
           return m;
         }
         why = outcome.why;
@@ -169,7 +190,180 @@ export class Machine {
       if (config.status !== "exited") await removeVm(name);
       throw new PlinthError("VM_GONE", `VM "${name}" is not running any more.`);
     }
-    return new Machine(config, vmPaths(name), await readMetadata(config.image));
+    const m = new Machine(config, vmPaths(name), await readMetadata(config.image));
+    // A snapshot whose plinth died while the guest was paused: nobody else will resume it.
+    if (config.pausedBy && !isAlive(config.pausedBy, "")) await m.resumeAfterSave();
+    return m;
+  }
+
+  /**
+   * A VM loaded from a saved state (`saveState`) instead of booted: same kernel, command
+   * line, memory and devices as the VM that was saved, its disk a new overlay on the saved
+   * one. Ready when the agent answers; the caller then gives it its own identity.
+   */
+  static async restore(o: RestoreOptions): Promise<Machine> {
+    requireTools(["qemu-system-x86_64", "qemu-img", "setpriv"]);
+    const meta = await readMetadata(o.image);
+    const rootfs = meta.artifacts.find((a) => a.kind === "rootfs");
+    if (o.shape.boot !== "kernel" || !rootfs)
+      throw new UserError(
+        "SNAPSHOT_BOOT",
+        "Only a VM booted from the image's kernel can be restored.",
+        {
+          hint: "Snapshot a VM started without --boot disk.",
+        },
+      );
+    const name = o.name ?? defaultVmName(meta.name);
+    const paths = await claimVm(name);
+    const config = newConfig(name, o.image, meta, {
+      accel: o.accel,
+      memMiB: o.memMiB,
+      cpus: o.cpus,
+      detached: !!o.detach,
+      shape: o.shape,
+      restoredFrom: o.from,
+    });
+    try {
+      await run(
+        [
+          "qemu-img",
+          "create",
+          "-q",
+          "-f",
+          "qcow2",
+          "-F",
+          "qcow2",
+          "-u",
+          "-b",
+          o.disk,
+          paths.overlay,
+          String(rootfs.size),
+        ],
+        { stage: "restore" },
+      );
+      const argv = qemuArgv({
+        accel: o.accel,
+        boot: kernelBoot(o.image, meta, o.shape.cmdline),
+        memMiB: o.memMiB,
+        cpus: o.cpus,
+        tscKhz: o.shape.tscKhz,
+        paths,
+        extraPorts: o.shape.extraPorts,
+        // Forwards stay with the VM that was saved: their host ports are taken.
+        net: o.shape.net ? {} : undefined,
+        backing: [
+          { file: o.disk, format: "qcow2" },
+          { file: path.resolve(o.image, rootfs.name), format: "raw" },
+        ],
+        // The state file is QEMU's fd 3: no shell, no path to quote.
+        incoming: "fd:3",
+      });
+      const t0 = performance.now();
+      const state = openSync(o.state, "r");
+      const child = spawnQemu(argv, paths, !!o.detach, state);
+      closeSync(state);
+      config.pid = child.pid;
+      await writeVm(config);
+      const m = new Machine(config, paths, meta);
+      const exited = new Promise<never>((_, reject) =>
+        child.once("exit", (code, sig) =>
+          reject(
+            new BootError(`QEMU could not load the snapshot (${code ?? sig}): ${qemuError(paths)}`),
+          ),
+        ),
+      );
+      exited.catch(() => undefined);
+      await Promise.race([m.loadState(o.readyTimeoutMs ?? 60_000), exited]);
+      if (meta.agent) {
+        await Promise.race([m.connectAgent(o.readyTimeoutMs ?? 60_000), exited]);
+        await m.recordAgent();
+      }
+      child.removeAllListeners("exit");
+      if (o.detach) child.unref();
+      m.boot = { readyMs: performance.now() - t0, attempts: 1 };
+      return m;
+    } catch (error) {
+      await killPid(config.pid);
+      await removeVm(name);
+      throw error;
+    }
+  }
+
+  private async recordAgent(): Promise<void> {
+    const hello = this.client?.agent;
+    if (!hello) return;
+    this.config.agent = { version: hello.version, protocol: hello.protocol };
+    await writeVm(this.config);
+  }
+
+  /** Wait for QEMU's incoming migration to finish, then run the guest's CPUs. */
+  private async loadState(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!existsSync(this.paths.qmp)) await sleep(20);
+    const qmp = await Qmp.connect(this.paths.qmp, 10_000);
+    try {
+      for (;;) {
+        const status = ((await qmp.execute("query-migrate")) as { status?: string }).status;
+        if (status === "completed") break;
+        if (status === "failed" || status === "cancelled")
+          throw new BootError(`QEMU could not load the snapshot (migration ${status}).`);
+        if (performance.now() > deadline)
+          throw new BootError(`QEMU did not load the snapshot within ${timeoutMs / 1000} s.`);
+        await sleep(10);
+      }
+      // The state was saved paused, so the guest waits for this.
+      await qmp.execute("cont");
+    } finally {
+      qmp.close();
+    }
+  }
+
+  /**
+   * Pause the guest and write its memory and device state to `file` (QEMU migration to a
+   * file). It stays paused, its disk quiesced, until resumeAfterSave(): the caller copies
+   * the overlay in between. A plinth killed meanwhile leaves pausedBy behind for attach.
+   */
+  async saveState(file: string): Promise<void> {
+    await writeVm(Object.assign(this.config, { pausedBy: process.pid }));
+    const qmp = await Qmp.connect(this.paths.qmp, 5000);
+    try {
+      // The default cap (32 MiB/s) is for live migration over a network; this is a local file.
+      await qmp.execute("migrate-set-parameters", { "max-bandwidth": 2 ** 40 });
+      // A save a killed plinth started may still be writing: it has no reader any more.
+      if (await migrating(qmp)) {
+        await qmp.execute("migrate_cancel");
+        while (await migrating(qmp)) await sleep(10);
+      }
+      await qmp.execute("stop");
+      await qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(file)}` });
+      for (;;) {
+        const r = (await qmp.execute("query-migrate")) as {
+          status?: string;
+          "error-desc"?: string;
+        };
+        if (r.status === "completed") return;
+        if (r.status === "failed" || r.status === "cancelled")
+          throw new PlinthError(
+            "SNAPSHOT_FAILED",
+            `QEMU could not save the VM's state: ${r["error-desc"] ?? r.status}.`,
+          );
+        await sleep(10);
+      }
+    } finally {
+      qmp.close();
+    }
+  }
+
+  /** Run the guest again after saveState (or after a plinth that paused it died). */
+  async resumeAfterSave(): Promise<void> {
+    const qmp = await Qmp.connect(this.paths.qmp, 5000);
+    try {
+      await qmp.execute("cont");
+    } finally {
+      qmp.close();
+    }
+    delete this.config.pausedBy;
+    await writeVm(this.config);
   }
 
   private async waitReady(
@@ -313,13 +507,7 @@ function bootSource(
   const overlay = path.join(dir, "overlay.qcow2");
   if ((o.boot ?? "kernel") === "kernel") {
     return {
-      qemu: {
-        kernel: path.join(o.image, "vmlinuz"),
-        initrd: meta.artifacts.some((a) => a.kind === "initrd")
-          ? path.join(o.image, "initrd.img")
-          : undefined,
-        cmdline: [meta.kernel.cmdline, o.append].filter(Boolean).join(" "),
-      },
+      qemu: kernelBoot(o.image, meta, [meta.kernel.cmdline, o.append].filter(Boolean).join(" ")),
       prepare: () => createOverlay(path.resolve(o.image, "rootfs.ext4"), overlay),
     };
   }
@@ -345,6 +533,16 @@ function bootSource(
   };
 }
 
+/** The image's own kernel and initrd, booted directly. */
+function kernelBoot(image: string, meta: ImageMetadata, cmdline: string) {
+  const initrd = meta.artifacts.some((a) => a.kind === "initrd");
+  return {
+    kernel: path.join(image, "vmlinuz"),
+    initrd: initrd ? path.join(image, "initrd.img") : undefined,
+    cmdline,
+  };
+}
+
 /** The VM's writable disk: a qcow2 overlay; the image's disk is only read. */
 async function createOverlay(backing: string, overlay: string): Promise<void> {
   await run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, overlay], {
@@ -352,13 +550,44 @@ async function createOverlay(backing: string, overlay: string): Promise<void> {
   });
 }
 
-function spawnQemu(argv: string[], paths: VmPaths, detach: boolean): ChildProcess {
+async function migrating(qmp: Qmp): Promise<boolean> {
+  const r = (await qmp.execute("query-migrate")) as { status?: string };
+  return ["setup", "active", "cancelling", "pre-switchover", "device"].includes(r.status ?? "");
+}
+
+function newConfig(
+  name: string,
+  image: string,
+  meta: ImageMetadata,
+  rest: Pick<VmConfig, "accel" | "memMiB" | "cpus" | "detached" | "shape" | "restoredFrom">,
+): VmConfig {
+  return {
+    name,
+    image,
+    imageName: meta.name,
+    imageVersion: meta.version,
+    created: new Date().toISOString(),
+    status: "running",
+    ...rest,
+  };
+}
+
+function defaultVmName(image: string): string {
+  return `${image.slice(0, 56)}-${randomBytes(3).toString("hex")}`;
+}
+
+/** For QEMU's `exec:` migration URIs, which run through /bin/sh. */
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+function spawnQemu(argv: string[], paths: VmPaths, detach: boolean, fd3?: number): ChildProcess {
   const log = openSync(path.join(paths.dir, "qemu.log"), "w");
   // Attached VMs get SIGKILL when this process dies, however it dies: no orphans.
   const full = detach ? argv : ["setpriv", "--pdeathsig", "KILL", "--", ...argv];
   const child = spawn(full[0]!, full.slice(1), {
     detached: detach,
-    stdio: ["ignore", "ignore", log],
+    stdio: fd3 === undefined ? ["ignore", "ignore", log] : ["ignore", "ignore", log, fd3],
   });
   closeSync(log);
   return child;

@@ -19,6 +19,13 @@ export interface QemuConfig {
   extraPorts?: string[];
   /** A virtio-net NIC on QEMU's user-mode network, with host→guest TCP forwards. */
   net?: { forwards?: PortForward[] };
+  /**
+   * The overlay's backing chain, nearest first, given here rather than read from the
+   * overlay's header: a snapshot's disk keeps working when the store moved (import).
+   */
+  backing?: { file: string; format: "qcow2" | "raw" }[];
+  /** Load the machine's state from this migration URI instead of booting (a restore). */
+  incoming?: string;
 }
 
 export interface Firmware {
@@ -79,7 +86,7 @@ export function qemuArgv(c: QemuConfig): string[] {
     "-chardev", `socket,id=con,path=${p.console},server=on,wait=off,logfile=${p.consoleLog},logappend=on`,
     "-serial", "chardev:con",
     // cache=unsafe: the overlay is the VM's private scratch disk; flushes buy nothing.
-    "-drive", `id=root,file=${p.overlay},format=qcow2,if=none,cache=unsafe`,
+    "-drive", `id=root,file=${p.overlay},format=qcow2,if=none,cache=unsafe${backingOptions(c.backing)}`,
     "-device", `virtio-blk-${bus},drive=root`,
     "-device", `virtio-serial-${bus},max_ports=${2 + ports.length}`,
     "-chardev", `socket,id=agent,path=${p.agent},server=on,wait=off`,
@@ -96,7 +103,17 @@ export function qemuArgv(c: QemuConfig): string[] {
     argv.push("-netdev", `user,id=net0${fwd.join("")}`);
     argv.push("-device", `virtio-net-${bus},netdev=net0`);
   }
+  if (c.incoming) argv.push("-incoming", c.incoming);
   return argv;
+}
+
+function backingOptions(chain: QemuConfig["backing"] = []): string {
+  return chain
+    .map((b, i) => {
+      const key = "backing.".repeat(i + 1);
+      return `,${key}driver=${b.format},${key}file.filename=${b.file.replaceAll(",", ",,")}`;
+    })
+    .join("");
 }
 
 /** The host's TSC frequency in kHz, from /proc/cpuinfo. */

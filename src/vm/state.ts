@@ -23,7 +23,29 @@ const VmConfigSchema = z.object({
   pid: z.number().int().positive().optional(),
   /** Set when plinth stopped it on purpose; a dead VM still "running" is stale state. */
   status: z.enum(["running", "exited"]).optional(),
+  /** How QEMU was started beyond the image: a snapshot records it, a restore repeats it. */
+  shape: z
+    .object({
+      boot: z.enum(["kernel", "disk"]),
+      cmdline: z.string(),
+      tscKhz: z.number().int().positive().optional(),
+      net: z.boolean(),
+      extraPorts: z.array(z.string()),
+    })
+    .optional(),
+  /** What the guest's agent said at hello (a snapshot records it without a new session). */
+  agent: z
+    .object({
+      version: z.string().optional(),
+      protocol: z.object({ major: z.number().int(), minor: z.number().int() }),
+    })
+    .optional(),
+  /** The plinth process that paused it to save a snapshot; if that process died, resume. */
+  pausedBy: z.number().int().positive().optional(),
+  /** Restored from this snapshot dir: its overlay sits on the snapshot's disk. */
+  restoredFrom: z.string().optional(),
 });
+export type VmShape = NonNullable<VmConfig["shape"]>;
 export type VmConfig = z.infer<typeof VmConfigSchema>;
 
 export interface VmPaths {
@@ -54,13 +76,13 @@ export function vmPaths(name: string): VmPaths {
   };
 }
 
-export function isAlive(pid: number | undefined): boolean {
+/** `pid` runs and its command line holds `what` (a zombie or a reused pid is not our QEMU). */
+export function isAlive(pid: number | undefined, what = "qemu-system"): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
-    // A zombie or a reused pid is not our QEMU.
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return cmd.includes("qemu-system");
+    return cmd.length > 0 && cmd.includes(what);
   } catch {
     return false;
   }

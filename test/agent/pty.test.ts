@@ -71,7 +71,7 @@ describe("a process on a terminal", () => {
   it("announces terminals at hello", () => {
     expect(client.agent!.capabilities).toEqual(expect.arrayContaining(["exec.resize", "exec.pty"]));
     expect(client.supports("exec.pty")).toBe(true);
-    expect(AGENT_PROTOCOL).toEqual({ major: 1, minor: 1 });
+    expect(AGENT_PROTOCOL).toEqual({ major: 1, minor: 2 });
   });
 
   it("runs a shell with its window size, follows resizes (SIGWINCH) and echoes input", async () => {

@@ -69,4 +69,21 @@ describe("qemuArgv", () => {
     expect(hostTscKhz("processor : 0\ncpu MHz\t\t: 2599.998\n")).toBe(2599998);
     expect(hostTscKhz("")).toBeUndefined();
   });
+
+  it("restores: the overlay's backing chain given explicitly, the state from an fd", () => {
+    const argv = qemuArgv({
+      ...base,
+      accel: "tcg",
+      backing: [
+        { file: "/snaps/a,b/disk.qcow2", format: "qcow2" },
+        { file: "/img/rootfs.ext4", format: "raw" },
+      ],
+      incoming: "fd:3",
+    });
+    expect(after(argv, "-drive")[0]).toContain(
+      ",backing.driver=qcow2,backing.file.filename=/snaps/a,,b/disk.qcow2" +
+        ",backing.backing.driver=raw,backing.backing.file.filename=/img/rootfs.ext4",
+    );
+    expect(after(argv, "-incoming")).toEqual(["fd:3"]);
+  });
 });

@@ -21,7 +21,7 @@ var ops map[string]*opSpec
 // opOrder is the order of capabilities in hello.
 var opOrder = []string{
 	"ping", "info", "exec", "file.read", "file.write", "file.list", "file.stat",
-	"file.mkdir", "file.remove", "file.rename", "shutdown", "exec.resize",
+	"file.mkdir", "file.remove", "file.rename", "shutdown", "exec.resize", "identity",
 }
 
 // features are capabilities that are not operations: exec takes `pty`.
@@ -41,6 +41,7 @@ func init() {
 		"file.remove": {parse: parseRemove, run: runRemove},
 		"file.rename": {parse: parseRename, run: runRename},
 		"shutdown":    {parse: parseShutdown, run: runShutdown},
+		"identity":    {parse: parseIdentity, run: runIdentity},
 	}
 }
 

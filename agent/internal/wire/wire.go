@@ -12,7 +12,7 @@ import (
 // adds operations, which the agent lists in its capabilities.
 const (
 	ProtocolMajor = 1
-	ProtocolMinor = 1
+	ProtocolMinor = 2
 )
 
 const (

@@ -8,6 +8,8 @@ import {
   type AgentInfo,
   type ErrorPayload,
   type HelloResponse,
+  type IdentityRequest,
+  type IdentityResponse,
   type PingResponse,
   type ProtocolVersion,
 } from "../protocol/messages.js";
@@ -218,6 +220,29 @@ export class AgentClient {
   /** Power the guest off (or reboot it). Resolves once the agent confirmed; the guest goes down after. */
   async shutdown(action: "poweroff" | "reboot" = "poweroff"): Promise<void> {
     await this.call("shutdown", { action });
+  }
+
+  /**
+   * Give a restored or forked guest its own identity (protocol 1.2): `entropy` is mixed
+   * into the kernel's RNG and the CRNG reseeded, the clock set to `timeMs`, the hostname
+   * set. An older agent gets AgentUnsupportedError rather than a silent no-op.
+   */
+  async identity(i: IdentityRequest): Promise<IdentityResponse> {
+    this.requireHello();
+    if (!this.supports("identity")) {
+      const hello = this.greeting;
+      throw new AgentUnsupportedError(
+        "identity",
+        "give a restored guest its own identity",
+        hello?.version,
+        hello?.protocol,
+      );
+    }
+    return this.call<IdentityResponse>("identity", {
+      ...(i.hostname ? { hostname: i.hostname } : {}),
+      ...(i.entropy ? { entropy: i.entropy.toString("base64") } : {}),
+      ...(i.timeMs !== undefined ? { timeMs: i.timeMs } : {}),
+    });
   }
 
   /** Close the connection; requests still running fail with AgentClosedError. */

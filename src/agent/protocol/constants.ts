@@ -6,9 +6,10 @@
 /**
  * Protocol version, checked at hello. A different major is refused; a newer minor only
  * adds operations and features, which the agent lists in its capabilities. 1.1 added
- * terminals (`exec` with `pty`, `exec.resize`, the `exec.pty` feature).
+ * terminals (`exec` with `pty`, `exec.resize`, the `exec.pty` feature); 1.2 added
+ * `identity` (a restored or forked guest's fresh RNG, clock and hostname).
  */
-export const PROTOCOL_VERSION = { major: 1, minor: 1 } as const;
+export const PROTOCOL_VERSION = { major: 1, minor: 2 } as const;
 
 /**
  * Every frame starts with these two bytes. 0xF7 never occurs in UTF-8 text, so console

@@ -8,7 +8,7 @@ export interface ProtocolVersion {
   minor: number;
 }
 
-/** Operations of protocol 1.1; the agent lists the ones it serves in `capabilities`. */
+/** Operations of protocol 1.2; the agent lists the ones it serves in `capabilities`. */
 export const OPS = [
   "hello",
   "ping",
@@ -23,6 +23,7 @@ export const OPS = [
   "file.remove",
   "file.rename",
   "shutdown",
+  "identity",
 ] as const;
 export type Op = (typeof OPS)[number];
 
@@ -91,6 +92,18 @@ export interface HelloResponse {
   window: number;
   /** Sessions this agent started since it was started, this one included. */
   session: number;
+}
+
+export interface IdentityRequest {
+  hostname?: string;
+  entropy?: Buffer;
+  timeMs?: number;
+}
+
+export interface IdentityResponse {
+  hostname?: string;
+  reseeded?: boolean;
+  timeMs?: number;
 }
 
 export interface PingResponse {
