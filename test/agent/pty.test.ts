@@ -241,7 +241,7 @@ function asProtocol10(reply: Record<string, unknown>): Record<string, unknown> {
       version: "0.1.0-old",
       protocol: { major: 1, minor: 0 },
       capabilities: (reply.capabilities as string[]).filter(
-        (c) => c !== "exec.pty" && c !== "exec.resize",
+        (c) => c !== "exec.pty" && c !== "exec.resize" && c !== "identity",
       ),
     };
   }
@@ -286,6 +286,11 @@ describe("an agent of protocol 1.0 (an image built by an older plinth)", () => {
       );
       expect(e.hint).toMatch(/Rebuild the image/);
       await expect(old.exec("tty", { pty: true })).rejects.toThrow(AgentUnsupportedError);
+      // identity (1.2) is refused before anything is sent, not ignored by the old agent.
+      await expect(old.identity({ hostname: "fork-1" })).rejects.toMatchObject({
+        code: "AGENT_UNSUPPORTED",
+        feature: "identity",
+      });
       // Nothing was sent for the refused requests: the session goes on.
       expect(await old.ping()).toBeGreaterThan(0);
     } finally {
@@ -303,7 +308,7 @@ describe("an agent of protocol 1.0 (an image built by an older plinth)", () => {
       const error = await client2.hello({ timeoutMs: 3000 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AgentVersionError);
       expect((error as AgentVersionError).message).toMatch(
-        /speaks protocol 2\.0, this plinth speaks 1\.1/,
+        /speaks protocol 2\.0, this plinth speaks 1\.2/,
       );
     } finally {
       await client2.close();
