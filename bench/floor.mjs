@@ -26,7 +26,7 @@ export function floorInitramfs() {
 
 /** Same machine, accelerator, kernel and console as plinth's VMs; no disk, no agent. */
 export async function bootFloor(initrd, accel, kernel) {
-  const { hostTscKhz } = await import("../dist/vm/qemu-argv.js");
+  const { hostTscKhz } = await import("../dist/vm/qemu/argv.js");
   const tsc = accel === "tcg" ? ` tsc_early_khz=${hostTscKhz()}` : "";
   // prettier-ignore
   const argv = [

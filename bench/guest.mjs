@@ -10,7 +10,7 @@ export const RAW = "org.plinth.raw.0";
 
 export async function bootBenchVm() {
   const { ensureImage, Machine } = await import("../dist/index.js");
-  const { portSocket } = await import("../dist/vm/qemu-argv.js");
+  const { portSocket } = await import("../dist/vm/qemu/argv.js");
   const image = (await ensureImage({ specFile: path.join(root, "bench/exec.yaml") })).imageDir;
   const vm = await Machine.start({ image, extraPorts: [ECHO, QGA, RAW] });
   const client = await vm.agent();

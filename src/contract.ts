@@ -17,6 +17,8 @@ export const RELEASE_FILE = "/etc/plinth-release";
 
 /** virtio-serial port name of the agent channel (QEMU `name=`, /dev/virtio-ports/<name>). */
 export const AGENT_PORT = "org.plinth.agent.0";
+/** The agent's vsock port (Firecracker's guests; `PLINTH_AGENT_VSOCK` on the command line). */
+export const AGENT_VSOCK_PORT = 1024;
 /** Images without the agent print this on the console once booted. */
 export const READY_MARKER = "plinth-ready";
 

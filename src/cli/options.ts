@@ -24,6 +24,12 @@ export function bootOption(value: string): "kernel" | "disk" {
   return value;
 }
 
+export function vmmOption(value: string): "qemu" | "firecracker" {
+  if (value !== "qemu" && value !== "firecracker")
+    throw new InvalidArgumentError("expected qemu or firecracker");
+  return value;
+}
+
 /** `--boot`'s help, shared by run and check. */
 export const BOOT_HELP =
   "kernel (the image's kernel on microvm) or disk (its UEFI disk under OVMF on q35)";

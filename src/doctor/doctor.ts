@@ -1,5 +1,6 @@
 import { execa } from "execa";
 import { probeKvm, type KvmProbe } from "../vm/accel.js";
+import { firecrackerBinary } from "../vm/firecracker/driver.js";
 import { TOOLS, toolPath, toolVersion } from "../host/tools.js";
 import { UserError } from "../errors.js";
 
@@ -16,6 +17,8 @@ export interface ToolStatus {
 export interface DoctorReport {
   tools: ToolStatus[];
   kvm: KvmProbe;
+  /** `--vmm firecracker`: its binary (not a Debian package) and KVM, which it cannot do without. */
+  firecracker: { path?: string; usable: boolean; reason: string };
   /** Debian packages that would provide the missing tools. */
   missingPackages: string[];
   isRoot: boolean;
@@ -42,7 +45,17 @@ export async function doctor(): Promise<DoctorReport> {
   const kvm = tools.find((t) => t.name === "qemu-system-x86_64")?.found
     ? await probeKvm()
     : { status: "unknown" as const, reason: "qemu-system-x86_64 is missing" };
-  return { tools, kvm, missingPackages, isRoot: process.getuid?.() === 0 };
+  const fc = firecrackerBinary();
+  const firecracker = {
+    path: fc,
+    usable: !!fc && kvm.status === "usable",
+    reason: !fc
+      ? "no firecracker on PATH or at $PLINTH_FIRECRACKER (it is not a Debian package: install its release binary)"
+      : kvm.status !== "usable"
+        ? `KVM is ${kvm.status}: Firecracker has no emulator to fall back to`
+        : "binary found and KVM usable",
+  };
+  return { tools, kvm, firecracker, missingPackages, isRoot: process.getuid?.() === 0 };
 }
 
 /** The apt command that installs `pkgs`. No recommends: a recommended systemd-resolved breaks DNS on such hosts. */

@@ -2,6 +2,7 @@ import { resolveImage } from "../builder/build.js";
 import type { AgentClient, AgentInfo, ExecOptions, ExecResult } from "../agent/client/index.js";
 import { noEvents, type EventSink } from "../events.js";
 import type { Accel, AccelRequest } from "../vm/accel.js";
+import type { Vmm } from "../vm/driver.js";
 import { Machine, type BootMode } from "../vm/machine.js";
 import { forkSnapshot, restoreSnapshot, type Restored } from "../snapshot/restore.js";
 import { takeSnapshot, type SnapshotOptions, type SnapshotResult } from "../snapshot/take.js";
@@ -15,6 +16,8 @@ export interface SandboxOptions {
   accel?: AccelRequest;
   /** `kernel` (default) or `disk`: the image's UEFI disk under OVMF (needs the `disk` output). */
   boot?: BootMode;
+  /** `qemu` (default) or `firecracker` (a KVM host with a `firecracker` binary; see docs/cli.md). */
+  vmm?: Vmm;
   memMiB?: number;
   cpus?: number;
   /** Appended to the kernel command line: plinth.ip=, plinth.ssh_key="…", … */
@@ -108,6 +111,7 @@ export class Sandbox {
         name: options.name,
         accel: options.accel,
         boot: options.boot,
+        vmm: options.vmm,
         memMiB: options.memMiB,
         cpus: options.cpus,
         append: options.append,

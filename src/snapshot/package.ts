@@ -11,7 +11,7 @@ import { pullImage } from "../registry/pull.js";
 import { withStoreLock } from "../store/lock.js";
 import { addBuffer, addFile } from "../util/tar.js";
 import { inside, removeInside } from "../util/safe-path.js";
-import { qemuVersion } from "../vm/qemu-version.js";
+import { qemuVersion } from "../vm/qemu/version.js";
 import { MANIFEST, SNAPSHOT_FILES, verifySnapshot, type SnapshotManifest } from "./manifest.js";
 import { findBase } from "./rules.js";
 import { resolveSnapshotRef, snapshotsDir } from "./store.js";

@@ -4,7 +4,7 @@ import { noEvents, type EventSink } from "../events.js";
 import { checkName } from "../names.js";
 import { inParallel } from "../util/parallel.js";
 import { Machine } from "../vm/machine.js";
-import { qemuVersion } from "../vm/qemu-version.js";
+import { qemuVersion } from "../vm/qemu/version.js";
 import { DISK, STATE, verifySnapshot, type SnapshotManifest } from "./manifest.js";
 import { findBase } from "./rules.js";
 import { resolveSnapshotRef } from "./store.js";

@@ -6,7 +6,7 @@ import { UserError } from "../errors.js";
 import { noEvents, type EventSink } from "../events.js";
 import { run } from "../host/exec.js";
 import type { Machine } from "../vm/machine.js";
-import { qemuVersion } from "../vm/qemu-version.js";
+import { qemuVersion } from "../vm/qemu/version.js";
 import { removeInside } from "../util/safe-path.js";
 import { DISK, fileSum, MANIFEST, STATE, type SnapshotManifest } from "./manifest.js";
 import { SNAPSHOT_MACHINE } from "./rules.js";

@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, openSync, closeSync, statSync, readFileSync } from "node:fs";
-import { copyFile, rm } from "node:fs/promises";
-import net from "node:net";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, statSync, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { AgentClient } from "../agent/client/index.js";
@@ -12,9 +11,10 @@ import { run } from "../host/exec.js";
 import { requireTools } from "../host/tools.js";
 import { readMetadata, type ImageMetadata } from "../image/metadata.js";
 import { chooseAccel, type AccelRequest } from "./accel.js";
-import { findOvmf } from "./firmware.js";
-import { hostTscKhz, qemuArgv, type PortForward, type QemuConfig } from "./qemu-argv.js";
-import { Qmp } from "./qmp.js";
+import { sleep, type SnapshotHooks, type Vmm, type VmDriver } from "./driver.js";
+import { FirecrackerDriver, firecrackerLaunch } from "./firecracker/driver.js";
+import { hostTscKhz, qemuArgv, type PortForward } from "./qemu/argv.js";
+import { bootSource, kernelBoot, QemuDriver } from "./qemu/driver.js";
 import {
   claimVm,
   isAlive,
@@ -55,6 +55,8 @@ export interface StartOptions {
   cpus?: number;
   /** Outlive this process (`plinth run -d`); otherwise QEMU is killed when this process dies. */
   detach?: boolean;
+  /** `qemu` (default) or `firecracker` (needs KVM and a `firecracker` binary; see docs/cli.md). */
+  vmm?: Vmm;
   /** Per boot attempt. */
   readyTimeoutMs?: number;
   /** Kill and retry a guest whose console is silent this long before it is ready. */
@@ -82,9 +84,10 @@ export interface BootReport {
 }
 
 /**
- * One VM: a QEMU process, its state dir under $PLINTH_HOME/vms/<name>, and the agent
- * channel. Start boots until the guest agent answers hello (images without the agent:
- * until the ready marker on the console). Stop is agent shutdown → ACPI power-off → kill.
+ * One VM: a VMM process (through its driver), its state dir under $PLINTH_HOME/vms/<name>,
+ * and the agent channel. Start boots until the guest agent answers hello (images without
+ * the agent: until the ready marker on the console). Stop is agent shutdown → the VMM's
+ * power-off (ACPI, Ctrl-Alt-Del) → kill.
  */
 export class Machine {
   private client: AgentClient | undefined;
@@ -93,6 +96,7 @@ export class Machine {
     readonly config: VmConfig,
     readonly paths: VmPaths,
     readonly meta: ImageMetadata,
+    private readonly driver: VmDriver,
   ) {}
 
   /** How the boot went; set by `start`, absent after `attach`. */
@@ -107,52 +111,42 @@ export class Machine {
   }
 
   static async start(o: StartOptions): Promise<Machine> {
-    requireTools(["qemu-system-x86_64", "qemu-img", "setpriv"]);
+    const vmm = o.vmm ?? "qemu";
+    requireTools(vmm === "qemu" ? ["qemu-system-x86_64", "qemu-img", "setpriv"] : ["setpriv"]);
     const emit = o.onEvent ?? noEvents;
     const meta = await readMetadata(o.image);
-    const kernel = path.join(o.image, "vmlinuz");
-    const accel = await chooseAccel(o.accel ?? "auto", kernel);
+    const accel =
+      vmm === "qemu" ? await chooseAccel(o.accel ?? "auto", path.join(o.image, "vmlinuz")) : "kvm";
     const name = o.name ?? defaultVmName(meta.name);
-    // Refusals (no disk, --append with a disk) come before the VM's dir is claimed.
-    const boot = bootSource(o, meta, vmPaths(name).dir);
+    const memMiB = o.memMiB ?? 1024;
+    const cpus = o.cpus ?? 1;
+    // Refusals (no disk, --append with a disk, …) come before the VM's dir is claimed.
+    const launch =
+      vmm === "qemu"
+        ? qemuLaunch(o, meta, vmPaths(name), accel, memMiB, cpus)
+        : firecrackerLaunch(o, meta, memMiB, cpus);
     const paths = await claimVm(name);
     const config = newConfig(name, o.image, meta, {
       accel,
-      memMiB: o.memMiB ?? 1024,
-      cpus: o.cpus ?? 1,
+      memMiB,
+      cpus,
       detached: !!o.detach,
+      shape: launch.shape,
+      ...(vmm === "qemu" ? {} : { vmm }),
     });
-    const tscKhz = hostTscKhz();
-    config.shape = {
-      boot: o.boot ?? "kernel",
-      cmdline: "cmdline" in boot.qemu ? boot.qemu.cmdline : "",
-      tscKhz,
-      net: !!o.net,
-      extraPorts: o.extraPorts ?? [],
-    };
-    const argv = qemuArgv({
-      accel,
-      boot: boot.qemu,
-      memMiB: config.memMiB,
-      cpus: config.cpus,
-      tscKhz,
-      paths,
-      extraPorts: o.extraPorts,
-      net: o.net,
-    });
+    const driver = launch.driver(paths);
     const retries = o.retries ?? 2;
     let why = "";
     try {
       for (let attempt = 1; attempt <= retries + 1; attempt++) {
         if (o.signal?.aborted) break;
-        await rm(paths.overlay, { force: true });
         await rm(paths.consoleLog, { force: true });
-        await boot.prepare();
+        await driver.prepare();
         const t0 = performance.now();
-        const child = spawnQemu(argv, paths, !!o.detach);
+        const m = new Machine(config, paths, meta, driver);
+        const child = await driver.start(!!o.detach);
         config.pid = child.pid;
         await writeVm(config);
-        const m = new Machine(config, paths, meta);
         const outcome = await m.waitReady(child, o);
         if (outcome.ok) {
           if (o.detach) child.unref();
@@ -190,7 +184,10 @@ export class Machine {
       if (config.status !== "exited") await removeVm(name);
       throw new PlinthError("VM_GONE", `VM "${name}" is not running any more.`);
     }
-    const m = new Machine(config, vmPaths(name), await readMetadata(config.image));
+    const paths = vmPaths(name);
+    const driver =
+      config.vmm === "firecracker" ? new FirecrackerDriver(paths) : new QemuDriver(paths);
+    const m = new Machine(config, paths, await readMetadata(config.image), driver);
     // A snapshot whose plinth died while the guest was paused: nobody else will resume it.
     if (config.pausedBy && !isAlive(config.pausedBy, "")) await m.resumeAfterSave();
     return m;
@@ -258,22 +255,25 @@ export class Machine {
         // The state file is QEMU's fd 3: no shell, no path to quote.
         incoming: "fd:3",
       });
+      const driver = new QemuDriver(paths, {
+        argv,
+        prepare: () => Promise.resolve(),
+        stateFile: o.state,
+      });
       const t0 = performance.now();
-      const state = openSync(o.state, "r");
-      const child = spawnQemu(argv, paths, !!o.detach, state);
-      closeSync(state);
+      const child = await driver.start(!!o.detach);
       config.pid = child.pid;
       await writeVm(config);
-      const m = new Machine(config, paths, meta);
+      const m = new Machine(config, paths, meta, driver);
       const exited = new Promise<never>((_, reject) =>
         child.once("exit", (code, sig) =>
           reject(
-            new BootError(`QEMU could not load the snapshot (${code ?? sig}): ${qemuError(paths)}`),
+            new BootError(`QEMU could not load the snapshot (${code ?? sig}): ${driver.error()}`),
           ),
         ),
       );
       exited.catch(() => undefined);
-      await Promise.race([m.loadState(o.readyTimeoutMs ?? 60_000), exited]);
+      await Promise.race([driver.snapshots.load(o.readyTimeoutMs ?? 60_000), exited]);
       if (meta.agent) {
         await Promise.race([m.connectAgent(o.readyTimeoutMs ?? 60_000), exited]);
         await m.recordAgent();
@@ -296,74 +296,35 @@ export class Machine {
     await writeVm(this.config);
   }
 
-  /** Wait for QEMU's incoming migration to finish, then run the guest's CPUs. */
-  private async loadState(timeoutMs: number): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    while (!existsSync(this.paths.qmp)) await sleep(20);
-    const qmp = await Qmp.connect(this.paths.qmp, 10_000);
-    try {
-      for (;;) {
-        const status = ((await qmp.execute("query-migrate")) as { status?: string }).status;
-        if (status === "completed") break;
-        if (status === "failed" || status === "cancelled")
-          throw new BootError(`QEMU could not load the snapshot (migration ${status}).`);
-        if (performance.now() > deadline)
-          throw new BootError(`QEMU did not load the snapshot within ${timeoutMs / 1000} s.`);
-        await sleep(10);
-      }
-      // The state was saved paused, so the guest waits for this.
-      await qmp.execute("cont");
-    } finally {
-      qmp.close();
-    }
-  }
-
   /**
    * Pause the guest and write its memory and device state to `file` (QEMU migration to a
    * file). It stays paused, its disk quiesced, until resumeAfterSave(): the caller copies
    * the overlay in between. A plinth killed meanwhile leaves pausedBy behind for attach.
    */
   async saveState(file: string): Promise<void> {
+    const hooks = this.snapshotHooks();
     await writeVm(Object.assign(this.config, { pausedBy: process.pid }));
-    const qmp = await Qmp.connect(this.paths.qmp, 5000);
-    try {
-      // The default cap (32 MiB/s) is for live migration over a network; this is a local file.
-      await qmp.execute("migrate-set-parameters", { "max-bandwidth": 2 ** 40 });
-      // A save a killed plinth started may still be writing: it has no reader any more.
-      if (await migrating(qmp)) {
-        await qmp.execute("migrate_cancel");
-        while (await migrating(qmp)) await sleep(10);
-      }
-      await qmp.execute("stop");
-      await qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(file)}` });
-      for (;;) {
-        const r = (await qmp.execute("query-migrate")) as {
-          status?: string;
-          "error-desc"?: string;
-        };
-        if (r.status === "completed") return;
-        if (r.status === "failed" || r.status === "cancelled")
-          throw new PlinthError(
-            "SNAPSHOT_FAILED",
-            `QEMU could not save the VM's state: ${r["error-desc"] ?? r.status}.`,
-          );
-        await sleep(10);
-      }
-    } finally {
-      qmp.close();
-    }
+    await hooks.save(file);
   }
 
   /** Run the guest again after saveState (or after a plinth that paused it died). */
   async resumeAfterSave(): Promise<void> {
-    const qmp = await Qmp.connect(this.paths.qmp, 5000);
-    try {
-      await qmp.execute("cont");
-    } finally {
-      qmp.close();
-    }
+    await this.snapshotHooks().resume();
     delete this.config.pausedBy;
     await writeVm(this.config);
+  }
+
+  private snapshotHooks(): SnapshotHooks {
+    const hooks = this.driver.snapshots;
+    if (!hooks)
+      throw new UserError(
+        "SNAPSHOT_VMM",
+        `VM "${this.name}" runs on ${this.driver.vmm}, which plinth cannot snapshot yet.`,
+        {
+          hint: "Snapshot a VM started with the default --vmm qemu.",
+        },
+      );
+    return hooks;
   }
 
   private async waitReady(
@@ -378,7 +339,10 @@ export class Machine {
     stopOn(o.signal);
     const exited = new Promise<{ ok: false; why: string }>((resolve) =>
       child.once("exit", (code, sig) =>
-        resolve({ ok: false, why: `qemu exited (${code ?? sig}): ${qemuError(this.paths)}` }),
+        resolve({
+          ok: false,
+          why: `${this.driver.vmm} exited (${code ?? sig}): ${this.driver.error()}`,
+        }),
       ),
     );
     const watchdog = new Promise<{ ok: false; why: string }>((resolve) => {
@@ -417,7 +381,7 @@ export class Machine {
     signal?: AbortSignal,
     firstBoot = false,
   ): Promise<AgentClient> {
-    const sock = await connectUnix(this.paths.agent, signal);
+    const sock = await this.driver.agentStream(signal);
     // At first boot QEMU holds our bytes until the agent opens its port, so one hello is
     // enough. On a later connection the agent may still be finishing the previous host's
     // session: hello is then retried, with padding that resynchronises the stream.
@@ -453,7 +417,7 @@ export class Machine {
     const deadline = performance.now() + timeoutMs;
     const left = () => Math.max(0, deadline - performance.now());
     const requests: ["agent" | "acpi", () => Promise<unknown>][] = [
-      ["acpi", () => this.acpiPowerdown()],
+      ["acpi", () => this.driver.powerOff()],
     ];
     if (this.meta.agent) {
       requests.unshift([
@@ -473,15 +437,6 @@ export class Machine {
     return "killed";
   }
 
-  private async acpiPowerdown(): Promise<void> {
-    const qmp = await Qmp.connect(this.paths.qmp, 5000);
-    try {
-      await qmp.execute("system_powerdown");
-    } finally {
-      qmp.close();
-    }
-  }
-
   async kill(): Promise<void> {
     await this.client?.close().catch(() => undefined);
     this.client = undefined;
@@ -495,71 +450,51 @@ export class Machine {
   }
 }
 
-/**
- * What QEMU boots, and what each attempt needs first: a fresh overlay on the image's
- * disk (and, for UEFI, a fresh copy of the firmware's variable store).
- */
-function bootSource(
+/** QEMU's launch for StartOptions: what it boots, its argv, and the shape a snapshot records. */
+function qemuLaunch(
   o: StartOptions,
   meta: ImageMetadata,
-  dir: string,
-): { qemu: QemuConfig["boot"]; prepare: () => Promise<void> } {
-  const overlay = path.join(dir, "overlay.qcow2");
-  if ((o.boot ?? "kernel") === "kernel") {
-    return {
-      qemu: kernelBoot(o.image, meta, [meta.kernel.cmdline, o.append].filter(Boolean).join(" ")),
-      prepare: () => createOverlay(path.resolve(o.image, "rootfs.ext4"), overlay),
-    };
-  }
-  const disk = meta.artifacts.find((a) => a.kind === "disk");
-  if (!disk)
-    throw new UserError("NO_DISK", `${meta.name} ${meta.version} has no UEFI disk to boot.`, {
-      hint: "Add `disk` to the spec's outputs, or boot it the default way (without --boot disk).",
-    });
-  if (o.append)
-    throw new UserError(
-      "APPEND_NEEDS_KERNEL_BOOT",
-      "--append needs the kernel boot: a disk boots its loader entry's command line.",
-      { hint: "Drop --boot disk, or leave out --append." },
-    );
-  const ovmf = findOvmf();
-  const vars = path.join(dir, "efivars.fd");
-  return {
-    qemu: { firmware: { code: ovmf.code, vars } },
-    prepare: async () => {
-      await copyFile(ovmf.vars, vars);
-      await createOverlay(path.resolve(o.image, disk.name), overlay);
-    },
-  };
-}
-
-/** The image's own kernel and initrd, booted directly. */
-function kernelBoot(image: string, meta: ImageMetadata, cmdline: string) {
-  const initrd = meta.artifacts.some((a) => a.kind === "initrd");
-  return {
-    kernel: path.join(image, "vmlinuz"),
-    initrd: initrd ? path.join(image, "initrd.img") : undefined,
-    cmdline,
-  };
-}
-
-/** The VM's writable disk: a qcow2 overlay; the image's disk is only read. */
-async function createOverlay(backing: string, overlay: string): Promise<void> {
-  await run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, overlay], {
-    stage: "boot",
+  paths: VmPaths,
+  accel: VmConfig["accel"],
+  memMiB: number,
+  cpus: number,
+): { shape: VmShape; driver: (paths: VmPaths) => VmDriver } {
+  const boot = bootSource(o, meta, paths.dir);
+  const tscKhz = hostTscKhz();
+  const argv = qemuArgv({
+    accel,
+    boot: boot.qemu,
+    memMiB,
+    cpus,
+    tscKhz,
+    paths,
+    extraPorts: o.extraPorts,
+    net: o.net,
   });
-}
-
-async function migrating(qmp: Qmp): Promise<boolean> {
-  const r = (await qmp.execute("query-migrate")) as { status?: string };
-  return ["setup", "active", "cancelling", "pre-switchover", "device"].includes(r.status ?? "");
+  return {
+    shape: {
+      boot: o.boot ?? "kernel",
+      cmdline: "cmdline" in boot.qemu ? boot.qemu.cmdline : "",
+      tscKhz,
+      net: !!o.net,
+      extraPorts: o.extraPorts ?? [],
+    },
+    driver: (p) =>
+      new QemuDriver(p, {
+        argv,
+        prepare: async () => {
+          await rm(p.overlay, { force: true });
+          await boot.prepare();
+        },
+      }),
+  };
 }
 
 function newConfig(
   name: string,
   image: string,
   meta: ImageMetadata,
-  rest: Pick<VmConfig, "accel" | "memMiB" | "cpus" | "detached" | "shape" | "restoredFrom">,
+  rest: Pick<VmConfig, "accel" | "memMiB" | "cpus" | "detached" | "shape" | "restoredFrom" | "vmm">,
 ): VmConfig {
   return {
     name,
@@ -576,31 +511,6 @@ function defaultVmName(image: string): string {
   return `${image.slice(0, 56)}-${randomBytes(3).toString("hex")}`;
 }
 
-/** For QEMU's `exec:` migration URIs, which run through /bin/sh. */
-function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-function spawnQemu(argv: string[], paths: VmPaths, detach: boolean, fd3?: number): ChildProcess {
-  const log = openSync(path.join(paths.dir, "qemu.log"), "w");
-  // Attached VMs get SIGKILL when this process dies, however it dies: no orphans.
-  const full = detach ? argv : ["setpriv", "--pdeathsig", "KILL", "--", ...argv];
-  const child = spawn(full[0]!, full.slice(1), {
-    detached: detach,
-    stdio: fd3 === undefined ? ["ignore", "ignore", log] : ["ignore", "ignore", log, fd3],
-  });
-  closeSync(log);
-  return child;
-}
-
-function qemuError(paths: VmPaths): string {
-  try {
-    return readFileSync(path.join(paths.dir, "qemu.log"), "utf8").trim().split("\n")[0] ?? "";
-  } catch {
-    return "";
-  }
-}
-
 export function consoleTail(file: string, lines = 15): string {
   try {
     return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
@@ -615,21 +525,6 @@ async function waitForMarker(file: string, signal: AbortSignal): Promise<void> {
     await sleep(100);
   }
   throw new Error("cancelled");
-}
-
-async function connectUnix(file: string, signal?: AbortSignal): Promise<net.Socket> {
-  for (;;) {
-    if (signal?.aborted) throw new Error("cancelled");
-    if (existsSync(file)) {
-      const sock = await new Promise<net.Socket | undefined>((resolve) => {
-        const s = net.connect(file);
-        s.once("connect", () => resolve(s));
-        s.once("error", () => resolve(undefined));
-      });
-      if (sock) return sock;
-    }
-    await sleep(50);
-  }
 }
 
 async function waitExit(pid: number | undefined, timeoutMs: number): Promise<boolean> {
@@ -653,8 +548,4 @@ async function killPid(pid: number | undefined): Promise<void> {
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, sleep(ms).then(() => Promise.reject(new Error("timeout")))]);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -23,6 +23,8 @@ const VmConfigSchema = z.object({
   pid: z.number().int().positive().optional(),
   /** Set when plinth stopped it on purpose; a dead VM still "running" is stale state. */
   status: z.enum(["running", "exited"]).optional(),
+  /** The VMM (absent: qemu, as before there was a choice). */
+  vmm: z.enum(["qemu", "firecracker"]).optional(),
   /** How QEMU was started beyond the image: a snapshot records it, a restore repeats it. */
   shape: z
     .object({
@@ -56,6 +58,10 @@ export interface VmPaths {
   console: string;
   consoleLog: string;
   overlay: string;
+  /** Firecracker: its API socket, the host end of its vsock, the VM's own copy of the rootfs. */
+  api: string;
+  vsock: string;
+  rootfs: string;
 }
 
 export function vmsDir(): string {
@@ -73,16 +79,21 @@ export function vmPaths(name: string): VmPaths {
     console: path.join(dir, "console.sock"),
     consoleLog: path.join(dir, "console.log"),
     overlay: path.join(dir, "overlay.qcow2"),
+    api: path.join(dir, "firecracker.sock"),
+    vsock: path.join(dir, "vsock.sock"),
+    rootfs: path.join(dir, "rootfs.ext4"),
   };
 }
 
-/** `pid` runs and its command line holds `what` (a zombie or a reused pid is not our QEMU). */
-export function isAlive(pid: number | undefined, what = "qemu-system"): boolean {
+/** `pid` runs and its command line holds `what` (a zombie or a reused pid is not our VMM). */
+const VMM_PROCESS = /qemu-system|firecracker/;
+
+export function isAlive(pid: number | undefined, what: string | RegExp = VMM_PROCESS): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return cmd.length > 0 && cmd.includes(what);
+    return cmd.length > 0 && (typeof what === "string" ? cmd.includes(what) : what.test(cmd));
   } catch {
     return false;
   }
@@ -179,7 +190,7 @@ function tryReadVm(name: string): VmConfig | undefined {
 
 /** Files plinth puts in a VM dir; removing a VM removes these and nothing else. */
 const VM_FILES =
-  /^(config\.json|qmp\.sock|agent\.sock|console\.sock|console\.log|overlay\.qcow2|efivars\.fd|qemu\.log|claim\.pid|port-[A-Za-z0-9._-]+\.sock|config\.json\.\d+\.tmp)$/;
+  /^(config\.json|qmp\.sock|agent\.sock|console\.sock|console\.log|overlay\.qcow2|efivars\.fd|qemu\.log|claim\.pid|port-[A-Za-z0-9._-]+\.sock|config\.json\.\d+\.tmp|firecracker\.(sock|log|json)|vsock\.sock(_\d+)?|rootfs\.ext4)$/;
 
 /**
  * Remove a VM's state: the files plinth made in its dir, then the dir if that left it

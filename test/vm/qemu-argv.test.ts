@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hostTscKhz, qemuArgv } from "../../src/vm/qemu-argv.js";
+import { hostTscKhz, qemuArgv } from "../../src/vm/qemu/argv.js";
 import { vmPaths } from "../../src/vm/state.js";
 
 const base = {

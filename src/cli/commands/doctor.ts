@@ -31,6 +31,9 @@ export function registerDoctor(program: Command): void {
           ? "KVM usable: VMs run with hardware acceleration."
           : `KVM ${report.kvm.status} (${report.kvm.reason}): TCG will be used.`;
       lines.push(kvm);
+      lines.push(
+        `Firecracker ${report.firecracker.usable ? "usable" : "not usable"}: ${report.firecracker.reason}${report.firecracker.path ? ` (${report.firecracker.path})` : ""}.`,
+      );
       if (report.missingPackages.length) {
         lines.push(
           `missing packages: ${report.missingPackages.join(" ")} — run \`plinth doctor --fix\` as root`,

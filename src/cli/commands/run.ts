@@ -12,6 +12,7 @@ import {
   insecureFor,
   positiveInt,
   publishOption,
+  vmmOption,
   type Forward,
 } from "../options.js";
 
@@ -21,6 +22,7 @@ interface RunOptions {
   name?: string;
   accel: "auto" | "kvm" | "tcg";
   boot: "kernel" | "disk";
+  vmm: "qemu" | "firecracker";
   mem: number;
   cpus: number;
   set: string[];
@@ -47,6 +49,12 @@ export function registerRun(program: Command): void {
     .option("--name <name>", "VM name (default: image name + random suffix)")
     .option("--accel <accel>", "auto, kvm or tcg", accelOption, "auto")
     .option("--boot <how>", BOOT_HELP, bootOption, "kernel")
+    .option(
+      "--vmm <vmm>",
+      "qemu, or firecracker (a KVM host with a firecracker binary; the image needs the firecracker output)",
+      vmmOption,
+      "qemu",
+    )
     .option("--mem <MiB>", "guest memory", positiveInt, 1024)
     .option("--cpus <n>", "guest vCPUs", positiveInt, 1)
     .option("--append <args>", "more kernel command-line arguments (plinth.ip=…, plinth.ssh_key=…)")
@@ -71,6 +79,7 @@ export function registerRun(program: Command): void {
         name: opts.name,
         accel: opts.accel,
         boot: opts.boot,
+        vmm: opts.vmm,
         memMiB: opts.mem,
         cpus: opts.cpus,
         detach: opts.detach,

@@ -1,5 +1,5 @@
 import net from "node:net";
-import { PlinthError } from "../errors.js";
+import { PlinthError } from "../../errors.js";
 
 /**
  * A minimal QMP client: QEMU's JSON control protocol on a Unix socket. One command at a

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
-import { AGENT_PORT } from "../contract.js";
-import type { Accel } from "./accel.js";
-import type { VmPaths } from "./state.js";
+import { AGENT_PORT } from "../../contract.js";
+import type { Accel } from "../accel.js";
+import type { VmPaths } from "../state.js";
 
 export interface QemuConfig {
   accel: Accel;
