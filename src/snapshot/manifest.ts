@@ -29,7 +29,14 @@ export const SnapshotManifestSchema = z.object({
     version: z.string(),
     buildHash: z.string(),
     arch: z.string(),
-    artifacts: z.array(z.object({ name: z.string(), kind: z.string(), sha256: z.string() })),
+    artifacts: z.array(
+      z.object({
+        name: z.string(),
+        kind: z.string(),
+        size: z.number().int().optional(),
+        sha256: z.string(),
+      }),
+    ),
   }),
   machine: z.object({
     type: z.string(),

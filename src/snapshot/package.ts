@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { extract as tarExtract, pack as tarPack } from "tar-stream";
-import { UserError } from "../errors.js";
+import { NotFoundError, UserError } from "../errors.js";
 import { noEvents, type EventSink } from "../events.js";
 import { checkName } from "../names.js";
 import { pullImage } from "../registry/pull.js";
@@ -28,9 +28,16 @@ export async function exportSnapshot(
   const dir = resolveSnapshotRef(ref);
   await verifySnapshot(dir);
   const out = path.resolve(file);
-  const tmp = `${out}.plinth-partial-${process.pid}`;
+  const tmp = `${out}.plinth-partial-${process.pid}-${randomBytes(3).toString("hex")}`;
+  // Opened here, so a path that cannot be written is one sentence and nothing to remove.
+  const fd = await open(tmp, "wx").catch((error: NodeJS.ErrnoException) => {
+    throw new UserError("EXPORT_PATH", `Cannot write ${out}: ${error.code ?? error.message}.`, {
+      hint: "Pick a file in a directory that exists and you may write to.",
+    });
+  });
   const pack = tarPack();
-  const written = pipeline(pack, createWriteStream(tmp, { flags: "wx" }));
+  const written = pipeline(pack, fd.createWriteStream());
+  written.catch(() => undefined); // awaited below; a failure also ends the members' writes
   try {
     const sums: string[] = [];
     for (const m of MEMBERS) {
@@ -74,11 +81,19 @@ export async function importSnapshot(
   const emit = o.onEvent ?? noEvents;
   const root = snapshotsDir();
   await mkdir(root, { recursive: true });
-  const tmp = inside(root, `.plinth-partial-${process.pid}-import`);
-  await removeInside(root, tmp);
+  const tmp = inside(root, `.plinth-partial-${process.pid}-${randomBytes(3).toString("hex")}`);
   await mkdir(tmp);
   try {
-    const got = await unpack(path.resolve(file), tmp);
+    if (!existsSync(file))
+      throw new NotFoundError(`No file ${file}.`, "Pass the file `plinth snapshot export` wrote.");
+    const got = await unpack(path.resolve(file), tmp).catch((error: unknown) => {
+      if (error instanceof UserError) throw error;
+      throw new UserError(
+        "PACKAGE_CORRUPT",
+        `${file} is not a whole plinth snapshot package (${error instanceof Error ? error.message : String(error)}).`,
+        { hint: "Export the snapshot again and copy the whole file." },
+      );
+    });
     const listed = parseSums(await readFile(path.join(tmp, SUMS), "utf8").catch(() => ""));
     for (const m of MEMBERS)
       if (!got.has(m) || listed.get(m) !== got.get(m))
@@ -91,6 +106,18 @@ export async function importSnapshot(
     const name = checkName("snapshot", o.name ?? manifest.name);
     const dir = inside(root, name);
     await rm(path.join(tmp, SUMS));
+    // The package says which image it needs; with a reference to pull it from, get it
+    // first, so a failed pull leaves nothing imported and the same command can run again.
+    let pulled: string | undefined;
+    if (o.pull && (await baseMissing(manifest))) {
+      pulled = (await pullImage(o.pull, { insecure: o.insecure, onEvent: emit })).imageDir;
+      if (await baseMissing(manifest))
+        emit({
+          type: "log",
+          level: "warn",
+          message: `${o.pull} is not ${manifest.base.name} ${manifest.base.version} (build ${manifest.base.buildHash.slice(0, 12)}): restore will still refuse this snapshot.`,
+        });
+    }
     await withStoreLock(async () => {
       if (existsSync(dir))
         throw new UserError("SNAPSHOT_EXISTS", `The store has a snapshot named ${name} already.`, {
@@ -98,20 +125,19 @@ export async function importSnapshot(
         });
       await rename(tmp, dir);
     });
-    // The package says which image it needs; with a reference to pull it from, get it now.
-    let pulled: string | undefined;
-    if (o.pull) {
-      const missing = await findBase(manifest, qemuVersion()).then(
-        () => false,
-        (e: unknown) => (e as { code?: string }).code === "SNAPSHOT_BASE_MISSING",
-      );
-      if (missing)
-        pulled = (await pullImage(o.pull, { insecure: o.insecure, onEvent: emit })).imageDir;
-    }
     return { dir, manifest, pulled };
   } finally {
     if (existsSync(tmp)) await removeInside(root, tmp);
   }
+}
+
+/** The store has no image the version rules would restore this snapshot on. */
+function baseMissing(s: SnapshotManifest): Promise<boolean> {
+  return findBase(s, qemuVersion()).then(
+    () => false,
+    (e: unknown) =>
+      ["SNAPSHOT_BASE_MISSING", "SNAPSHOT_VERSION"].includes((e as { code?: string }).code ?? ""),
+  );
 }
 
 /** Extract only the members a package has (plain files, each once), hashing as they land. */

@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { noEvents, type EventSink } from "../events.js";
 import { checkName } from "../names.js";
-import { inParallel } from "../util/parallel.js";
 import { Machine } from "../vm/machine.js";
 import { qemuVersion } from "../vm/qemu/version.js";
 import { DISK, STATE, verifySnapshot, type SnapshotManifest } from "./manifest.js";
@@ -51,14 +50,23 @@ export async function forkSnapshot(
   const prefix = o.name ?? `${snapshot.vm.slice(0, 44)}-${randomBytes(3).toString("hex")}`;
   const names = Array.from({ length: n }, (_, i) => checkName("VM", `${prefix}-${i + 1}`));
   const out: Restored[] = [];
-  try {
-    // Two at a time: loading a state is disk- and CPU-bound, and this host has 2 cores.
-    await inParallel(names, 2, async (name) => {
-      out.push(await start(dir, snapshot, image, { ...o, name, hostname: hostnameOf(name) }));
-    });
-  } catch (error) {
+  let failed: { error: unknown } | undefined;
+  const queue = [...names];
+  // Two at a time (loading a state is disk- and CPU-bound; this host has 2 cores); after
+  // a failure no new fork starts, and the lanes finish before the others are killed.
+  const lane = async () => {
+    for (let name = queue.shift(); name && !failed; name = queue.shift()) {
+      try {
+        out.push(await start(dir, snapshot, image, { ...o, name, hostname: hostnameOf(name) }));
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+  };
+  await Promise.all([lane(), lane()]);
+  if (failed) {
     await Promise.all(out.map((r) => r.machine.kill().then(() => r.machine.remove())));
-    throw error;
+    throw failed.error;
   }
   return names.map((name) => out.find((r) => r.machine.name === name)!);
 }

@@ -46,7 +46,15 @@ export async function findBase(s: SnapshotManifest, qemuVersion: string): Promis
   const slots = await listSlots(s.base.name);
   const want = semver.parse(s.base.version);
   const exact = slots.find((x) => sameDigests(s, x.meta));
-  const near = exact ?? slots.find((x) => want && sameMinor(want, x.meta.version));
+  // Of the same MAJOR.MINOR, the newest that can restore it, else the one that says why not.
+  const size = rootfsSize(s.base);
+  const minor = slots.filter((x) => want && sameMinor(want, x.meta.version));
+  const sameArch = minor.filter((x) => x.meta.arch === s.base.arch);
+  const near =
+    exact ??
+    sameArch.find((x) => size === undefined || rootfsSize(x.meta) === size) ??
+    sameArch[0] ??
+    minor[0];
   if (!near) {
     if (slots.length === 0)
       refuse(
@@ -67,16 +75,28 @@ export async function findBase(s: SnapshotManifest, qemuVersion: string): Promis
       `Can't restore an ${s.base.arch} snapshot on a different base: ${label(base.meta)} is ${base.meta.arch}.`,
       `Restore it on an ${s.base.arch} image of ${s.base.name}.`,
     );
+  // The saved guest's ext4 and virtio-blk sizes refer to the old disk: another size cannot do.
+  const baseSize = rootfsSize(base.meta);
+  if (!exact && size !== undefined && baseSize !== size)
+    refuse(
+      "SNAPSHOT_DISK",
+      `Snapshot ${s.name} was taken on a ${size}-byte rootfs; ${label(base.meta)}'s is ${baseSize} bytes, so the guest's disk would change size under it.`,
+      `Restore it on ${label(s.base)} itself.`,
+    );
   const warnings: string[] = [];
   if (!exact)
     warnings.push(
-      `Snapshot ${s.name} was taken on ${label(s.base)}; restoring it on ${label(base.meta)} (same MAJOR.MINOR, another PATCH): files the new base changed may not match what the guest had cached.`,
+      `Snapshot ${s.name} was taken on ${label(s.base)}; restoring it on ${label(base.meta)} (same MAJOR.MINOR, another PATCH): the guest's cached view of files the new base changed may not match the disk.`,
     );
   if (s.qemu.version !== qemuVersion)
     warnings.push(
       `Snapshot ${s.name} was saved by QEMU ${s.qemu.version}; this host has ${qemuVersion}.`,
     );
   return { imageDir: base.dir, meta: base.meta, warnings };
+}
+
+function rootfsSize(b: { artifacts: { kind: string; size?: number }[] }): number | undefined {
+  return b.artifacts.find((a) => a.kind === "rootfs")?.size;
 }
 
 function sameMinor(want: semver.SemVer, version: string): boolean {

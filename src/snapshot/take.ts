@@ -7,6 +7,7 @@ import { noEvents, type EventSink } from "../events.js";
 import { run } from "../host/exec.js";
 import type { Machine } from "../vm/machine.js";
 import { qemuVersion } from "../vm/qemu/version.js";
+import { isValidName } from "../names.js";
 import { removeInside } from "../util/safe-path.js";
 import { DISK, fileSum, MANIFEST, STATE, type SnapshotManifest } from "./manifest.js";
 import { SNAPSHOT_MACHINE } from "./rules.js";
@@ -58,9 +59,23 @@ export async function takeSnapshot(m: Machine, o: SnapshotOptions = {}): Promise
         hint: `Snapshot the VM the snapshot came from, or restore ${config.restoredFrom} again.`,
       },
     );
-  const rootfs = m.meta.artifacts.find((a) => a.kind === "rootfs");
-  if (!rootfs)
-    throw new UserError("SNAPSHOT_BOOT", `${m.meta.name} ${m.meta.version} has no rootfs.`);
+  m.requireSnapshots();
+  const protocol = config.agent?.protocol;
+  if (m.hasAgent && !(protocol && protocol.major === 1 && protocol.minor >= 2))
+    throw new UserError(
+      "SNAPSHOT_AGENT",
+      `VM "${m.name}" runs an agent of protocol ${protocol ? `${protocol.major}.${protocol.minor}` : "unknown (started by an older plinth)"}, which cannot give a restored guest its own identity (1.2).`,
+      { hint: "Rebuild the image with this plinth, start it again, then snapshot it." },
+    );
+  const name = path.basename(o.out ?? defaultSnapshotName(m.name));
+  if (!isValidName(name))
+    throw new UserError(
+      "BAD_NAME",
+      `A snapshot's dir name must be a valid name, not ${JSON.stringify(name)}.`,
+      {
+        hint: "Use 1-63 lowercase letters, digits, '.', '_' or '-' for the last part of -o.",
+      },
+    );
   const out = path.resolve(o.out ?? path.join(snapshotsDir(), defaultSnapshotName(m.name)));
   if (existsSync(out))
     throw new UserError("SNAPSHOT_EXISTS", `${out} already exists.`, {
@@ -74,17 +89,19 @@ export async function takeSnapshot(m: Machine, o: SnapshotOptions = {}): Promise
   let paused = false;
   try {
     emit({ type: "stage:start", stage: "snapshot", title: "save state" });
-    paused = true;
+    paused = true; // from here a failure resumes the guest (saveState pauses it first)
     await m.saveState(path.join(tmp, STATE));
     await run(["cp", "--sparse=always", m.paths.overlay, path.join(tmp, DISK)], {
       stage: "snapshot",
     });
     const pausedMs = performance.now() - t0;
-    if (!o.stop) await m.resumeAfterSave();
-    paused = false;
+    if (!o.stop) {
+      await m.resumeAfterSave();
+      paused = false;
+    }
     const manifest: SnapshotManifest = {
       schemaVersion: 1,
-      name: path.basename(out),
+      name,
       created: new Date().toISOString(),
       vm: m.name,
       base: {
@@ -94,7 +111,7 @@ export async function takeSnapshot(m: Machine, o: SnapshotOptions = {}): Promise
         arch: m.meta.arch,
         artifacts: m.meta.artifacts
           .filter((a) => ["rootfs", "kernel", "initrd"].includes(a.kind))
-          .map(({ name, kind, sha256 }) => ({ name, kind, sha256 })),
+          .map(({ name, kind, size, sha256 }) => ({ name, kind, size, sha256 })),
       },
       machine: {
         type: SNAPSHOT_MACHINE,
@@ -126,11 +143,12 @@ export async function takeSnapshot(m: Machine, o: SnapshotOptions = {}): Promise
     });
     if (o.stop) {
       await m.kill();
+      paused = false;
       await m.remove();
     }
     return { dir: out, manifest, pausedMs, totalMs: performance.now() - t0 };
   } catch (error) {
-    if (paused && !o.stop) await m.resumeAfterSave().catch(() => undefined);
+    if (paused) await m.resumeAfterSave().catch(() => undefined);
     await removeInside(parent, tmp);
     throw error;
   }

@@ -33,7 +33,7 @@ export interface SnapshotHooks {
   save(file: string): Promise<void>;
   resume(): Promise<void>;
   /** Wait for an incoming state to be loaded, then run the guest. */
-  load(timeoutMs: number): Promise<void>;
+  load(timeoutMs: number, signal?: AbortSignal): Promise<void>;
 }
 
 /**
@@ -50,6 +50,8 @@ export function spawnVmm(
   const stdio: (number | "ignore")[] = ["ignore", out, err];
   if (o.fd3 !== undefined) stdio.push(o.fd3);
   const child = spawn(full[0]!, full.slice(1), { detached: o.detach, stdio, cwd: o.cwd });
+  // A binary that cannot start emits 'error' (and no exit): the caller's wait times out.
+  child.on("error", () => undefined);
   closeSync(err);
   if (typeof out === "number") closeSync(out);
   return child;

@@ -262,21 +262,29 @@ export class Machine {
       });
       const t0 = performance.now();
       const child = await driver.start(!!o.detach);
+      // Whatever waits below gives up when QEMU exits.
+      const ac = new AbortController();
+      const exited = new Promise<never>((_, reject) =>
+        child.once("exit", (code, sig) => {
+          ac.abort();
+          reject(
+            new BootError(`QEMU could not load the snapshot (${code ?? sig}): ${driver.error()}`),
+          );
+        }),
+      );
+      exited.catch(() => undefined);
       config.pid = child.pid;
       await writeVm(config);
       const m = new Machine(config, paths, meta, driver);
-      const exited = new Promise<never>((_, reject) =>
-        child.once("exit", (code, sig) =>
-          reject(
-            new BootError(`QEMU could not load the snapshot (${code ?? sig}): ${driver.error()}`),
-          ),
-        ),
-      );
-      exited.catch(() => undefined);
-      await Promise.race([driver.snapshots.load(o.readyTimeoutMs ?? 60_000), exited]);
-      if (meta.agent) {
-        await Promise.race([m.connectAgent(o.readyTimeoutMs ?? 60_000), exited]);
-        await m.recordAgent();
+      const timeoutMs = o.readyTimeoutMs ?? 60_000;
+      try {
+        await Promise.race([driver.snapshots.load(timeoutMs, ac.signal), exited]);
+        if (meta.agent) {
+          await Promise.race([m.connectAgent(timeoutMs, ac.signal), exited]);
+          await m.recordAgent();
+        }
+      } finally {
+        ac.abort();
       }
       child.removeAllListeners("exit");
       if (o.detach) child.unref();
@@ -302,27 +310,36 @@ export class Machine {
    * the overlay in between. A plinth killed meanwhile leaves pausedBy behind for attach.
    */
   async saveState(file: string): Promise<void> {
-    const hooks = this.snapshotHooks();
+    const hooks = this.requireSnapshots();
+    // One save at a time: another live plinth saving this VM is refused, not cancelled.
+    const by = readVm(this.name).pausedBy;
+    if (by && by !== process.pid && isAlive(by, ""))
+      throw new UserError(
+        "SNAPSHOT_BUSY",
+        `VM "${this.name}" is being snapshotted by process ${by}.`,
+        {
+          hint: "Wait for that snapshot to finish, then try again.",
+        },
+      );
     await writeVm(Object.assign(this.config, { pausedBy: process.pid }));
     await hooks.save(file);
   }
 
   /** Run the guest again after saveState (or after a plinth that paused it died). */
   async resumeAfterSave(): Promise<void> {
-    await this.snapshotHooks().resume();
+    await this.requireSnapshots().resume();
     delete this.config.pausedBy;
     await writeVm(this.config);
   }
 
-  private snapshotHooks(): SnapshotHooks {
+  /** The VMM's snapshot hooks; a VMM without them is refused in one sentence. */
+  requireSnapshots(): SnapshotHooks {
     const hooks = this.driver.snapshots;
     if (!hooks)
       throw new UserError(
         "SNAPSHOT_VMM",
         `VM "${this.name}" runs on ${this.driver.vmm}, which plinth cannot snapshot yet.`,
-        {
-          hint: "Snapshot a VM started with the default --vmm qemu.",
-        },
+        { hint: "Snapshot a VM started with the default --vmm qemu." },
       );
     return hooks;
   }

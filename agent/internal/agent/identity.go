@@ -59,7 +59,8 @@ func parseIdentity(a args) (interface{}, error) {
 			return nil, badRequest(`"entropy" must be base64 of 1 to 512 bytes`)
 		}
 	}
-	p.timeMs, p.hasTime, err = a.optInt("timeMs", 0, maxSafeInteger)
+	// Up to the year 2286: milliseconds that still fit in int64 nanoseconds.
+	p.timeMs, p.hasTime, err = a.optInt("timeMs", 0, 1e13)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { accessSync, constants, existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { Duplex } from "node:stream";
@@ -20,7 +20,13 @@ const GUEST_CID = 3;
 /** The Firecracker binary: $PLINTH_FIRECRACKER, else `firecracker` on PATH. */
 export function firecrackerBinary(): string | undefined {
   const env = process.env.PLINTH_FIRECRACKER;
-  return env ? (existsSync(env) ? path.resolve(env) : undefined) : which("firecracker");
+  if (!env) return which("firecracker");
+  try {
+    accessSync(env, constants.X_OK);
+    return path.resolve(env);
+  } catch {
+    return undefined;
+  }
 }
 
 export interface FirecrackerLaunch {
@@ -157,6 +163,7 @@ function acknowledged(sock: net.Socket): Promise<boolean> {
 export function firecrackerLaunch(
   o: {
     image: string;
+    accel?: string;
     boot?: "kernel" | "disk";
     append?: string;
     net?: unknown;
@@ -175,6 +182,12 @@ export function firecrackerLaunch(
       "NO_FIRECRACKER",
       "--vmm firecracker needs a `firecracker` binary, and there is none on PATH (or at $PLINTH_FIRECRACKER).",
       "Install Firecracker on a KVM host (see docs/cli.md, Firecracker), or use --vmm qemu.",
+    );
+  if (o.accel === "tcg")
+    refuse(
+      "FIRECRACKER_ACCEL",
+      "--vmm firecracker runs on KVM only: it has no emulator like QEMU's TCG.",
+      "Drop --accel tcg, or use --vmm qemu.",
     );
   if ((o.boot ?? "kernel") !== "kernel")
     refuse(

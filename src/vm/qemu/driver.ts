@@ -70,11 +70,6 @@ export class QemuDriver implements VmDriver {
       this.qmp(async (q) => {
         // The default cap (32 MiB/s) is for live migration over a network; this is a file.
         await q.execute("migrate-set-parameters", { "max-bandwidth": 2 ** 40 });
-        // A save a killed plinth started may still be writing: it has no reader any more.
-        if (await migrating(q)) {
-          await q.execute("migrate_cancel");
-          while (await migrating(q)) await sleep(10);
-        }
         await q.execute("stop");
         await q.execute("migrate", { uri: `exec:cat > ${shellQuote(file)}` });
         for (;;) {
@@ -91,10 +86,22 @@ export class QemuDriver implements VmDriver {
           await sleep(10);
         }
       }),
-    resume: () => this.qmp(async (q) => void (await q.execute("cont"))),
-    load: async (timeoutMs) => {
+    resume: () =>
+      this.qmp(async (q) => {
+        // A save whose plinth died may still run: it would pause the guest again.
+        if (await migrating(q)) {
+          await q.execute("migrate_cancel");
+          while (await migrating(q)) await sleep(10);
+        }
+        await q.execute("cont");
+      }),
+    load: async (timeoutMs, signal) => {
       const deadline = performance.now() + timeoutMs;
-      while (!existsSync(this.paths.qmp)) await sleep(20);
+      while (!existsSync(this.paths.qmp)) {
+        if (signal?.aborted || performance.now() > deadline)
+          throw new BootError("QEMU did not open its QMP socket.");
+        await sleep(20);
+      }
       await this.qmp(async (q) => {
         for (;;) {
           const status = ((await q.execute("query-migrate")) as { status?: string }).status;
