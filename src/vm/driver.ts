@@ -5,7 +5,6 @@ import type { Duplex } from "node:stream";
 
 /** The VMMs plinth drives; each is a folder under src/vm/ with a VmDriver. */
 export type Vmm = "qemu" | "firecracker";
-export const VMMS: readonly Vmm[] = ["qemu", "firecracker"];
 
 /**
  * What Machine needs of a VMM. Machine owns the VM's state dir, boot retries, the agent
