@@ -14,7 +14,7 @@ import { inside, removeInside } from "../util/safe-path.js";
 import { qemuVersion } from "../vm/qemu/version.js";
 import { MANIFEST, SNAPSHOT_FILES, verifySnapshot, type SnapshotManifest } from "./manifest.js";
 import { findBase } from "./rules.js";
-import { resolveSnapshotRef, snapshotsDir } from "./store.js";
+import { PARTIAL, resolveSnapshotRef, snapshotsDir } from "./store.js";
 
 /** A teleport package: a tar of snapshot.json, the snapshot's files and their SHA256SUMS. */
 const SUMS = "SHA256SUMS";
@@ -28,7 +28,7 @@ export async function exportSnapshot(
   const dir = resolveSnapshotRef(ref);
   await verifySnapshot(dir);
   const out = path.resolve(file);
-  const tmp = `${out}.plinth-partial-${process.pid}-${randomBytes(3).toString("hex")}`;
+  const tmp = `${out}${PARTIAL}${process.pid}-${randomBytes(3).toString("hex")}`;
   // Opened here, so a path that cannot be written is one sentence and nothing to remove.
   const fd = await open(tmp, "wx").catch((error: NodeJS.ErrnoException) => {
     throw new UserError("EXPORT_PATH", `Cannot write ${out}: ${error.code ?? error.message}.`, {
@@ -81,7 +81,7 @@ export async function importSnapshot(
   const emit = o.onEvent ?? noEvents;
   const root = snapshotsDir();
   await mkdir(root, { recursive: true });
-  const tmp = inside(root, `.plinth-partial-${process.pid}-${randomBytes(3).toString("hex")}`);
+  const tmp = inside(root, `${PARTIAL}${process.pid}-${randomBytes(3).toString("hex")}`);
   await mkdir(tmp);
   try {
     if (!existsSync(file))

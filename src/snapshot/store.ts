@@ -5,6 +5,9 @@ import { plinthHome } from "../paths.js";
 import { inside } from "../util/safe-path.js";
 import { MANIFEST } from "./manifest.js";
 
+/** Temp dirs and files of snapshots being written: `<PARTIAL><pid>-…`, renamed when whole. */
+export const PARTIAL = ".plinth-partial-";
+
 /** Snapshots plinth keeps itself: `$PLINTH_HOME/snapshots/<name>/` (taken without -o, imported). */
 export function snapshotsDir(): string {
   return path.join(plinthHome(), "snapshots");

@@ -11,7 +11,7 @@ import { isValidName } from "../names.js";
 import { removeInside } from "../util/safe-path.js";
 import { DISK, fileSum, MANIFEST, STATE, type SnapshotManifest } from "./manifest.js";
 import { SNAPSHOT_MACHINE } from "./rules.js";
-import { defaultSnapshotName, snapshotsDir } from "./store.js";
+import { defaultSnapshotName, PARTIAL, snapshotsDir } from "./store.js";
 
 export interface SnapshotOptions {
   /** The snapshot's directory (default: `$PLINTH_HOME/snapshots/<vm>-<time>`); must not exist. */
@@ -28,8 +28,6 @@ export interface SnapshotResult {
   pausedMs: number;
   totalMs: number;
 }
-
-const PARTIAL = ".plinth-partial-";
 
 /**
  * Save a running VM: pause it, write its memory and device state, copy its disk overlay

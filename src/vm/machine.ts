@@ -7,14 +7,13 @@ import { AgentClient } from "../agent/client/index.js";
 import { READY_MARKER } from "../contract.js";
 import { BootError, CancelledError, NoAgentError, PlinthError, UserError } from "../errors.js";
 import { noEvents, type EventSink } from "../events.js";
-import { run } from "../host/exec.js";
 import { requireTools } from "../host/tools.js";
 import { readMetadata, type ImageMetadata } from "../image/metadata.js";
 import { chooseAccel, type AccelRequest } from "./accel.js";
 import { sleep, type SnapshotHooks, type Vmm, type VmDriver } from "./driver.js";
 import { FirecrackerDriver, firecrackerLaunch } from "./firecracker/driver.js";
 import { hostTscKhz, qemuArgv, type PortForward } from "./qemu/argv.js";
-import { bootSource, kernelBoot, QemuDriver } from "./qemu/driver.js";
+import { bootSource, createOverlay, kernelBoot, QemuDriver } from "./qemu/driver.js";
 import {
   claimVm,
   isAlive,
@@ -221,23 +220,7 @@ export class Machine {
       restoredFrom: o.from,
     });
     try {
-      await run(
-        [
-          "qemu-img",
-          "create",
-          "-q",
-          "-f",
-          "qcow2",
-          "-F",
-          "qcow2",
-          "-u",
-          "-b",
-          o.disk,
-          paths.overlay,
-          String(rootfs.size),
-        ],
-        { stage: "restore" },
-      );
+      await createOverlay(o.disk, paths.overlay, { format: "qcow2", size: rootfs.size });
       const argv = qemuArgv({
         accel: o.accel,
         boot: kernelBoot(o.image, meta, o.shape.cmdline),

@@ -180,11 +180,35 @@ export function kernelBoot(image: string, meta: ImageMetadata, cmdline: string) 
   };
 }
 
-/** The VM's writable disk: a qcow2 overlay; the image's disk is only read. */
-async function createOverlay(backing: string, overlay: string): Promise<void> {
-  await run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, overlay], {
-    stage: "boot",
-  });
+/**
+ * The VM's writable disk: a qcow2 overlay; the image's disk is only read. A restore's
+ * overlay sits on the snapshot's qcow2, whose own backing QEMU is given on its command
+ * line: `size` is then set here and the chain is not opened (`-u`).
+ */
+export async function createOverlay(
+  backing: string,
+  overlay: string,
+  o: { format: "raw" | "qcow2"; size?: number } = { format: "raw" },
+): Promise<void> {
+  const unsafe = o.size === undefined ? [] : ["-u"];
+  const size = o.size === undefined ? [] : [String(o.size)];
+  await run(
+    [
+      "qemu-img",
+      "create",
+      "-q",
+      "-f",
+      "qcow2",
+      "-F",
+      o.format,
+      ...unsafe,
+      "-b",
+      backing,
+      overlay,
+      ...size,
+    ],
+    { stage: "boot" },
+  );
 }
 
 async function migrating(qmp: Qmp): Promise<boolean> {
