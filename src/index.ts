@@ -24,6 +24,11 @@ export {
   type SnapshotManifest,
   type SnapshotOptions,
   type SnapshotResult,
+  listNetworks,
+  removeNetwork,
+  type BridgeOptions,
+  type NetDownReport,
+  type NetOptions,
 } from "./sdk/index.js";
 export {
   buildImage,

@@ -21,6 +21,7 @@ const LAYERS: string[][] = [
   ["builder/"],
   ["agent/protocol/"],
   ["agent/client/"],
+  ["net/"],
   ["vm/"],
   ["doctor/"],
   ["snapshot/"],

@@ -20,6 +20,7 @@ import { registerPull } from "./commands/pull.js";
 import { registerLogin } from "./commands/login.js";
 import { registerSbom } from "./commands/sbom.js";
 import { registerSnapshot } from "./commands/snapshot.js";
+import { registerNet } from "./commands/net.js";
 import { reportError } from "./context.js";
 import { exitStatusOf } from "./exit-status.js";
 import { PLINTH_VERSION } from "../version.js";
@@ -50,6 +51,7 @@ registerPush(program);
 registerPull(program);
 registerSbom(program);
 registerSnapshot(program);
+registerNet(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,7 @@
 import { InvalidArgumentError } from "commander";
+import { UserError } from "../errors.js";
 import { isRegistryRef, parseRegistryRef } from "../registry/index.js";
+import type { NetOptions } from "../vm/machine.js";
 
 /** Commander helper for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
@@ -57,4 +59,58 @@ export const INSECURE_HELP =
 export function insecureFor(ref: string, insecure: boolean | undefined): string[] {
   if (!insecure || !isRegistryRef(ref)) return [];
   return [parseRegistryRef(ref).registry];
+}
+
+/** `--net`, `-p` and the bridge options of `run`, as Machine's NetOptions. */
+export interface NetFlags {
+  net?: string | boolean;
+  publish: Forward[];
+  bridge?: string;
+  subnet?: string;
+  dns?: string;
+  allowEgress: string[];
+  denyEgress?: string | boolean;
+}
+
+export function netFromFlags(f: NetFlags): NetOptions | undefined {
+  const mode = f.net === true ? "user" : f.net || undefined;
+  const bridgeFlags = [
+    f.bridge && "--bridge",
+    f.subnet && "--subnet",
+    f.dns && "--dns",
+    f.allowEgress.length && "--allow-egress",
+    f.denyEgress && "--deny-egress",
+  ].filter(Boolean);
+  if (mode !== undefined && mode !== "user" && mode !== "bridge")
+    throw new UserError("BAD_NET", `--net takes user or bridge, not "${mode}".`, {
+      hint: "Use --net (user-mode) or --net bridge.",
+    });
+  if (mode === "bridge" || (mode === undefined && bridgeFlags.length)) {
+    if (f.publish.length)
+      throw new UserError(
+        "PUBLISH_ON_BRIDGE",
+        "-p forwards ports of QEMU's user-mode network, not a bridge's.",
+        {
+          hint: "On --net bridge, reach the VM at its own address (`plinth ps` shows it).",
+        },
+      );
+    const deny = f.denyEgress === true ? "other" : f.denyEgress || undefined;
+    if (deny !== undefined && deny !== "other" && deny !== "all")
+      throw new UserError("BAD_DENY", `--deny-egress takes other or all, not "${deny}".`, {
+        hint: "--deny-egress refuses all but --allow-egress and DNS; --deny-egress all refuses DNS too.",
+      });
+    return {
+      mode: "bridge",
+      bridge: f.bridge,
+      subnet: f.subnet,
+      dns: f.dns?.split(",").filter(Boolean),
+      allowEgress: f.allowEgress,
+      denyEgress: deny,
+    };
+  }
+  if (bridgeFlags.length)
+    throw new UserError("BRIDGE_FLAGS", `${bridgeFlags.join(", ")} need --net bridge.`, {
+      hint: "Drop --net user: the bridge options imply --net bridge.",
+    });
+  return mode || f.publish.length ? { forwards: f.publish } : undefined;
 }

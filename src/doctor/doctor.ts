@@ -3,6 +3,7 @@ import { probeKvm, type KvmProbe } from "../vm/accel.js";
 import { firecrackerBinary } from "../vm/firecracker/driver.js";
 import { TOOLS, toolPath, toolVersion } from "../host/tools.js";
 import { UserError } from "../errors.js";
+import { forwarding, hasTun } from "../net/host.js";
 
 export interface ToolStatus {
   name: string;
@@ -19,6 +20,8 @@ export interface DoctorReport {
   kvm: KvmProbe;
   /** `--vmm firecracker`: its binary (not a Debian package) and KVM, which it cannot do without. */
   firecracker: { path?: string; usable: boolean; reason: string };
+  /** `--net bridge`: the TUN device, the tools, and IPv4 forwarding (plinth turns it on). */
+  bridge: { tun: boolean; tools: boolean; forwarding: boolean; usable: boolean; reason: string };
   /** Debian packages that would provide the missing tools. */
   missingPackages: string[];
   isRoot: boolean;
@@ -55,7 +58,40 @@ export async function doctor(): Promise<DoctorReport> {
         ? `KVM is ${kvm.status}: Firecracker has no emulator to fall back to`
         : "binary found and KVM usable",
   };
-  return { tools, kvm, firecracker, missingPackages, isRoot: process.getuid?.() === 0 };
+  return {
+    tools,
+    kvm,
+    firecracker,
+    bridge: bridgeStatus(tools),
+    missingPackages,
+    isRoot: process.getuid?.() === 0,
+  };
+}
+
+function bridgeStatus(tools: ToolStatus[]): DoctorReport["bridge"] {
+  const tun = hasTun();
+  const missing = tools
+    .filter((t) => ["ip", "nft"].includes(t.name) && !t.found)
+    .map((t) => t.name);
+  let on = false;
+  try {
+    on = forwarding() === "1";
+  } catch {
+    // no /proc/sys/net here: reported as off
+  }
+  const lacks = [
+    ...(tun ? [] : ["no /dev/net/tun (modprobe tun)"]),
+    ...missing.map((m) => `no ${m} (plinth doctor --fix)`),
+  ];
+  return {
+    tun,
+    tools: !missing.length,
+    forwarding: on,
+    usable: !lacks.length,
+    reason: lacks.length
+      ? lacks.join(", ")
+      : `TUN, ip and nft there; IPv4 forwarding ${on ? "on" : "off (plinth turns it on when it makes a bridge; `plinth net down` turns it off)"}`,
+  };
 }
 
 /** The apt command that installs `pkgs`. No recommends: a recommended systemd-resolved breaks DNS on such hosts. */

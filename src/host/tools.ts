@@ -113,6 +113,18 @@ export const TOOLS: Tool[] = [
     usedFor: "logging in to a guest's sshd (`-p 2222:22`; the SSH example test)",
     version: ["ssh", "-V"],
   },
+  {
+    name: "ip",
+    pkg: "iproute2",
+    usedFor: "bridge networking (--net bridge): the bridge and each VM's TAP",
+    version: ["ip", "-V"],
+  },
+  {
+    name: "nft",
+    pkg: "nftables",
+    usedFor: "bridge networking: NAT and per-sandbox egress rules",
+    version: ["nft", "--version"],
+  },
   { name: "OVMF", pkg: "ovmf", usedFor: "UEFI boot tests", file: "/usr/share/OVMF/OVMF_CODE.fd" },
   // The registry tests' counterparts: a real registry and a client no one here wrote.
   ...[

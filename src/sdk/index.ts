@@ -17,10 +17,14 @@ export { NoAgentError } from "../errors.js";
 export {
   isSandboxRunning,
   listSandboxes,
+  releaseSandboxNetwork,
+  removeNetwork,
   removeSandbox,
   sandboxConsoleSocket,
   sandboxInfo,
   sandboxLogPath,
   type SandboxInfo,
 } from "./sandboxes.js";
+export { listNetworks, netDown, type BridgeOptions, type NetDownReport } from "../net/bridge.js";
+export type { NetOptions } from "../vm/machine.js";
 export type { ExecOptions, ExecResult, ExecStatus } from "../agent/client/index.js";

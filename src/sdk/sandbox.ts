@@ -3,7 +3,7 @@ import type { AgentClient, AgentInfo, ExecOptions, ExecResult } from "../agent/c
 import { noEvents, type EventSink } from "../events.js";
 import type { Accel, AccelRequest } from "../vm/accel.js";
 import type { Vmm } from "../vm/driver.js";
-import { Machine, type BootMode } from "../vm/machine.js";
+import { Machine, type BootMode, type NetOptions } from "../vm/machine.js";
 import { forkSnapshot, restoreSnapshot, type Restored } from "../snapshot/restore.js";
 import { takeSnapshot, type SnapshotOptions, type SnapshotResult } from "../snapshot/take.js";
 import { SandboxFiles } from "./files.js";
@@ -22,8 +22,12 @@ export interface SandboxOptions {
   cpus?: number;
   /** Appended to the kernel command line: plinth.ip=, plinth.ssh_key="…", … */
   append?: string;
-  /** A NIC on QEMU's user-mode network, with 127.0.0.1 → guest TCP forwards. */
-  net?: { forwards?: { host: number; guest: number }[] };
+  /**
+   * A NIC: `{ forwards }` on QEMU's user-mode network (127.0.0.1 → guest TCP forwards), or
+   * `{ mode: "bridge", bridge?, subnet?, dns?, allowEgress?, denyEgress? }` on a host
+   * bridge with an address from its pool and egress rules (docs/networking.md).
+   */
+  net?: NetOptions;
   /** Keep running after this process exits (reconnect with Sandbox.connect; call close()). */
   detach?: boolean;
   /** When `image` is a spec file: `--set` style overrides. */

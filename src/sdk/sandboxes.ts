@@ -1,6 +1,15 @@
 import { existsSync } from "node:fs";
 import { PlinthError, UserError } from "../errors.js";
-import { isAlive, listVms, readVm, removeVm, vmPaths, type VmConfig } from "../vm/state.js";
+import { netDown, releaseBridge, type NetDownReport } from "../net/bridge.js";
+import {
+  isAlive,
+  vmIsLive,
+  listVms,
+  readVm,
+  removeVm,
+  vmPaths,
+  type VmConfig,
+} from "../vm/state.js";
 
 /** A sandbox with state on disk: what `plinth ps` lists. */
 export type SandboxInfo = VmConfig & { running: boolean };
@@ -40,11 +49,23 @@ export async function removeSandbox(name: string): Promise<void> {
     throw new UserError("VM_RUNNING", `VM "${name}" is running.`, {
       hint: `Stop it first: plinth stop ${name}`,
     });
+  await releaseSandboxNetwork(name);
   await removeVm(name);
   if (existsSync(dir))
     throw new PlinthError("STATE_NOT_REMOVED", `The state of VM "${name}" was not all removed.`, {
       hint: `${dir} holds files plinth did not create; remove them by hand.`,
     });
+}
+
+/** Free what a sandbox that is not running held on its bridge (a no-op on user networking). */
+export async function releaseSandboxNetwork(name: string): Promise<void> {
+  const bridge = existsSync(vmPaths(name).config) ? readVm(name).network?.bridge : undefined;
+  if (bridge && !isSandboxRunning(name)) await releaseBridge(name, bridge);
+}
+
+/** `plinth net down`: remove a bridge plinth made, refused while a VM on it runs. */
+export function removeNetwork(bridge: string): Promise<NetDownReport> {
+  return netDown(bridge, vmIsLive);
 }
 
 /** The serial console log of a sandbox (it may not exist yet right after start). */

@@ -57,6 +57,12 @@ export async function takeSnapshot(m: Machine, o: SnapshotOptions = {}): Promise
         hint: `Snapshot the VM the snapshot came from, or restore ${config.restoredFrom} again.`,
       },
     );
+  if (config.network)
+    throw new UserError(
+      "SNAPSHOT_NET",
+      `VM "${m.name}" is on bridge ${config.network.bridge}; a snapshot of a VM with a leased address is not supported yet.`,
+      { hint: "Snapshot a VM started without --net bridge (--net user restores fine)." },
+    );
   m.requireSnapshots();
   const protocol = config.agent?.protocol;
   if (m.hasAgent && !(protocol && protocol.major === 1 && protocol.minor >= 2))

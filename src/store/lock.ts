@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdir } from "node:fs/promises";
+import path from "node:path";
 import lockfile from "proper-lockfile";
 import { UserError } from "../errors.js";
 import { imagesDir } from "../paths.js";
@@ -16,9 +17,26 @@ export async function withStoreLock<T>(fn: () => Promise<T>): Promise<T> {
   if (held.getStore()) return fn();
   const dir = imagesDir();
   await mkdir(dir, { recursive: true });
+  const busy = {
+    code: "STORE_LOCKED",
+    message: `The image store ${dir} is busy: another plinth is changing it.`,
+  };
+  return withPathLock(dir, busy, () => held.run(true, fn));
+}
+
+/**
+ * Run `fn` holding `<target>.lock`, across processes (`target` itself need not exist). A
+ * lock left by a killed plinth expires; a live holder for longer than the retries is `busy`.
+ */
+export async function withPathLock<T>(
+  target: string,
+  busy: { code: string; message: string },
+  fn: () => Promise<T>,
+): Promise<T> {
+  await mkdir(path.dirname(target), { recursive: true });
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(dir, {
+    release = await lockfile.lock(target, {
       realpath: false,
       // Holders refresh the lock every 15 s: one older than 30 s is a killed plinth's.
       stale: 30_000,
@@ -26,17 +44,13 @@ export async function withStoreLock<T>(fn: () => Promise<T>): Promise<T> {
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
-    throw new UserError(
-      "STORE_LOCKED",
-      `The image store ${dir} is busy: another plinth is changing it.`,
-      {
-        hint: "Retry when that plinth is done (a lock left by a killed one expires in 30 seconds).",
-        cause: error,
-      },
-    );
+    throw new UserError(busy.code, busy.message, {
+      hint: "Retry when that plinth is done (a lock left by a killed one expires in 30 seconds).",
+      cause: error,
+    });
   }
   try {
-    return await held.run(true, fn);
+    return await fn();
   } finally {
     await release();
   }

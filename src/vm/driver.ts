@@ -2,6 +2,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import net from "node:net";
 import type { Duplex } from "node:stream";
+import type { BridgeNic } from "../net/bridge.js";
+import type { VmPaths, VmShape } from "./state.js";
+
+/**
+ * A VMM's launch for one start: checked (its refusals thrown) before the VM's dir is
+ * claimed, made once the dir and the VM's NIC exist.
+ */
+export interface Launch {
+  create(paths: VmPaths, nic?: BridgeNic): { shape: VmShape; driver: VmDriver };
+}
 
 /** The VMMs plinth drives; each is a folder under src/vm/ with a VmDriver. */
 export type Vmm = "qemu" | "firecracker";

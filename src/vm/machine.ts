@@ -10,8 +10,19 @@ import { noEvents, type EventSink } from "../events.js";
 import { requireTools } from "../host/tools.js";
 import { readMetadata, type ImageMetadata } from "../image/metadata.js";
 import { chooseAccel, type AccelRequest } from "./accel.js";
-import { sleep, type SnapshotHooks, type Vmm, type VmDriver } from "./driver.js";
+import { sleep, type Launch, type SnapshotHooks, type Vmm, type VmDriver } from "./driver.js";
 import { FirecrackerDriver, firecrackerLaunch } from "./firecracker/driver.js";
+import { formatIpv4 } from "../net/address.js";
+import {
+  attachBridge,
+  nicCmdline,
+  planBridge,
+  releaseBridge,
+  type BridgeNic,
+  type BridgeOptions,
+  type BridgePlan,
+} from "../net/bridge.js";
+import { hasTun, hostResolvers } from "../net/host.js";
 import { hostTscKhz, qemuArgv, type PortForward } from "./qemu/argv.js";
 import { bootSource, createOverlay, kernelBoot, QemuDriver } from "./qemu/driver.js";
 import {
@@ -19,6 +30,7 @@ import {
   isAlive,
   readVm,
   removeVm,
+  vmIsLive,
   vmPaths,
   writeVm,
   type VmConfig,
@@ -27,6 +39,9 @@ import {
 } from "./state.js";
 
 export type BootMode = "kernel" | "disk";
+
+export type NetOptions =
+  { mode?: "user"; forwards?: PortForward[] } | ({ mode: "bridge" } & BridgeOptions);
 
 export interface RestoreOptions {
   /** The base image's directory. */
@@ -65,8 +80,11 @@ export interface StartOptions {
   extraPorts?: string[];
   /** Appended to the image's kernel command line (e.g. plinth.ip=…, plinth.ssh_key="…"). */
   append?: string;
-  /** A NIC on QEMU's user-mode network (10.0.2.0/24, gateway .2, DNS .3). */
-  net?: { forwards?: PortForward[] };
+  /**
+   * A NIC: on QEMU's user-mode network (10.0.2.0/24, gateway .2, DNS .3), or on a host
+   * bridge plinth makes, with an address from its pool and egress rules (docs/networking.md).
+   */
+  net?: NetOptions;
   /**
    * `kernel` (default): the image's kernel on microvm, root from rootfs.ext4. `disk`: the
    * image's UEFI disk (the `disk` output) under OVMF on q35, through its own boot loader.
@@ -119,24 +137,36 @@ export class Machine {
     const name = o.name ?? defaultVmName(meta.name);
     const memMiB = o.memMiB ?? 1024;
     const cpus = o.cpus ?? 1;
-    // Refusals (no disk, --append with a disk, …) come before the VM's dir is claimed.
+    // Refusals (no disk, --append with a disk, a bad egress rule…) come before the VM's dir is claimed.
+    const bridge = o.net?.mode === "bridge" ? checkBridge(o.net, o) : undefined;
     const launch =
       vmm === "qemu"
         ? qemuLaunch(o, meta, vmPaths(name), accel, memMiB, cpus)
         : firecrackerLaunch(o, meta, memMiB, cpus);
     const paths = await claimVm(name);
-    const config = newConfig(name, o.image, meta, {
-      accel,
-      memMiB,
-      cpus,
-      detached: !!o.detach,
-      shape: launch.shape,
-      ...(vmm === "qemu" ? {} : { vmm }),
-    });
-    const driver = launch.driver(paths);
+    let config: VmConfig | undefined;
+    let nic: BridgeNic | undefined;
     const retries = o.retries ?? 2;
     let why = "";
     try {
+      nic =
+        bridge &&
+        (await attachBridge(name, bridge, {
+          resolvers: resolversFor(bridge, meta),
+          isLive: vmIsLive,
+          onEvent: emit,
+        }));
+      const made = launch.create(paths, nic);
+      config = newConfig(name, o.image, meta, {
+        accel,
+        memMiB,
+        cpus,
+        detached: !!o.detach,
+        shape: made.shape,
+        ...(vmm === "qemu" ? {} : { vmm }),
+        ...(nic ? { network: networkRecord(nic) } : {}),
+      });
+      const driver = made.driver;
       for (let attempt = 1; attempt <= retries + 1; attempt++) {
         if (o.signal?.aborted) break;
         await rm(paths.consoleLog, { force: true });
@@ -162,11 +192,13 @@ export class Machine {
         });
       }
     } catch (error) {
-      await killPid(config.pid);
+      await killPid(config?.pid);
+      await releaseNetwork(name, nic?.bridge);
       await removeVm(name);
       throw error;
     }
     const tail = consoleTail(paths.consoleLog);
+    await releaseNetwork(name, nic?.bridge);
     await removeVm(name);
     if (o.signal?.aborted) throw new CancelledError("boot");
     throw new BootError(
@@ -411,6 +443,12 @@ export class Machine {
    * rest of `timeoutMs` to finish (a systemd guest under TCG takes seconds to power off).
    */
   async stop(timeoutMs = 30_000): Promise<"agent" | "acpi" | "killed" | "gone"> {
+    const how = await this.powerDown(timeoutMs);
+    await releaseNetwork(this.name, this.config.network?.bridge);
+    return how;
+  }
+
+  private async powerDown(timeoutMs: number): Promise<"agent" | "acpi" | "killed" | "gone"> {
     const pid = this.config.pid;
     if (!isAlive(pid)) return "gone";
     await writeVm({ ...this.config, status: "exited" });
@@ -443,9 +481,10 @@ export class Machine {
     await killPid(this.config.pid);
   }
 
-  /** Remove the VM's state dir (overlay, sockets, console log). */
+  /** Remove the VM's state dir (overlay, sockets, console log) and free its network. */
   async remove(): Promise<void> {
     await this.client?.close().catch(() => undefined);
+    await releaseNetwork(this.name, this.config.network?.bridge);
     await removeVm(this.name);
   }
 }
@@ -458,43 +497,89 @@ function qemuLaunch(
   accel: VmConfig["accel"],
   memMiB: number,
   cpus: number,
-): { shape: VmShape; driver: (paths: VmPaths) => VmDriver } {
-  const boot = bootSource(o, meta, paths.dir);
+): Launch {
+  bootSource(o, meta, paths.dir); // its refusals, now
   const tscKhz = hostTscKhz();
-  const argv = qemuArgv({
-    accel,
-    boot: boot.qemu,
-    memMiB,
-    cpus,
-    tscKhz,
-    paths,
-    extraPorts: o.extraPorts,
-    net: o.net,
-  });
   return {
-    shape: {
-      boot: o.boot ?? "kernel",
-      cmdline: "cmdline" in boot.qemu ? boot.qemu.cmdline : "",
-      tscKhz,
-      net: !!o.net,
-      extraPorts: o.extraPorts ?? [],
-    },
-    driver: (p) =>
-      new QemuDriver(p, {
-        argv,
-        prepare: async () => {
-          await rm(p.overlay, { force: true });
-          await boot.prepare();
+    create: (p, nic) => {
+      const append = [o.append, nic && nicCmdline(nic)].filter(Boolean).join(" ") || undefined;
+      const boot = bootSource({ ...o, append }, meta, p.dir);
+      const userNet = o.net?.mode === "bridge" ? undefined : o.net;
+      const argv = qemuArgv({
+        accel,
+        boot: boot.qemu,
+        memMiB,
+        cpus,
+        tscKhz,
+        paths: p,
+        extraPorts: o.extraPorts,
+        net: nic ? { tap: nic.tap, mac: nic.mac } : userNet && { forwards: userNet.forwards },
+      });
+      return {
+        shape: {
+          boot: o.boot ?? "kernel",
+          cmdline: "cmdline" in boot.qemu ? boot.qemu.cmdline : "",
+          tscKhz,
+          net: !!userNet,
+          extraPorts: o.extraPorts ?? [],
         },
-      }),
+        driver: new QemuDriver(p, {
+          argv,
+          prepare: async () => {
+            await rm(p.overlay, { force: true });
+            await boot.prepare();
+          },
+        }),
+      };
+    },
   };
+}
+
+/** `--net bridge`'s own checks and host needs, before anything is made. */
+function checkBridge(net: BridgeOptions, o: StartOptions): BridgePlan {
+  const plan = planBridge(net);
+  if (o.boot === "disk")
+    throw new UserError(
+      "BRIDGE_BOOT",
+      "--net bridge gives the guest its address on the kernel command line, which a disk boot does not take.",
+      { hint: "Drop --boot disk, or use --net user." },
+    );
+  requireTools(["ip", "nft"]);
+  if (!hasTun())
+    throw new UserError("NO_TUN", "--net bridge needs /dev/net/tun, and this host has none.", {
+      hint: "Load the tun module (`modprobe tun`); `plinth doctor` checks it.",
+    });
+  return plan;
+}
+
+/** The guest's resolvers: --dns, else the image's own `dns`, else the host's. */
+function resolversFor(plan: BridgePlan, meta: ImageMetadata): string[] {
+  return plan.dns ?? meta.spec.dns ?? hostResolvers();
+}
+
+function networkRecord(nic: BridgeNic): NonNullable<VmConfig["network"]> {
+  return {
+    bridge: nic.bridge,
+    ip: formatIpv4(nic.ip),
+    mac: nic.mac,
+    tap: nic.tap,
+    restricted: nic.restricted,
+  };
+}
+
+/** Free a VM's bridge lease (a VM on user networking has none). */
+async function releaseNetwork(name: string, bridge: string | undefined): Promise<void> {
+  if (bridge) await releaseBridge(name, bridge);
 }
 
 function newConfig(
   name: string,
   image: string,
   meta: ImageMetadata,
-  rest: Pick<VmConfig, "accel" | "memMiB" | "cpus" | "detached" | "shape" | "restoredFrom" | "vmm">,
+  rest: Pick<
+    VmConfig,
+    "accel" | "memMiB" | "cpus" | "detached" | "shape" | "restoredFrom" | "vmm" | "network"
+  >,
 ): VmConfig {
   return {
     name,

@@ -46,6 +46,17 @@ const VmConfigSchema = z.object({
   pausedBy: z.number().int().positive().optional(),
   /** Restored from this snapshot dir: its overlay sits on the snapshot's disk. */
   restoredFrom: z.string().optional(),
+  /** On a plinth bridge (`--net bridge`): its lease, released when the VM goes. */
+  network: z
+    .object({
+      bridge: z.string(),
+      ip: z.string(),
+      mac: z.string(),
+      tap: z.string(),
+      /** Egress is filtered (`--allow-egress` / `--deny-egress`). */
+      restricted: z.boolean(),
+    })
+    .optional(),
 });
 export type VmShape = NonNullable<VmConfig["shape"]>;
 export type VmConfig = z.infer<typeof VmConfigSchema>;
@@ -168,6 +179,15 @@ export async function claimVm(name: string): Promise<VmPaths> {
 }
 
 const CLAIM = "claim.pid";
+
+/**
+ * Something still holds VM `name`: its VMM runs, or the plinth that claimed it (starting,
+ * retrying a boot, or driving it attached) is alive. What a dead VM held can be freed.
+ */
+export function vmIsLive(name: string): boolean {
+  const cfg = existsSync(vmPaths(name).config) ? tryReadVm(name) : undefined;
+  return isAlive(cfg?.pid) || claimedByLiveProcess(name);
+}
 
 /** A VM dir without state yet whose claiming plinth process is still alive: starting. */
 function claimedByLiveProcess(name: string): boolean {

@@ -7,13 +7,15 @@ import {
   readFileSync,
   writeFileSync,
 } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiPut } from "../../src/vm/firecracker/api.js";
 import { Machine } from "../../src/vm/machine.js";
-import { fakeMetadata, ROOT } from "../helpers.js";
+import { CLI, fakeMetadata, ROOT } from "../helpers.js";
 
 // The Firecracker driver against a stand-in of Firecracker's API (this machine has no
 // Firecracker binary and no KVM): every request it makes is validated against
@@ -133,6 +135,52 @@ describe("the Firecracker driver (against a stand-in of Firecracker's API)", () 
     expect(existsSync(path.join(home, "vms", "fc1"))).toBe(false);
   }, 60_000);
 
+  it("on --net bridge (in a network namespace of the test's own): the NIC is the VM's TAP, its request valid and before InstanceStart; stop removes the TAP", async () => {
+    const img = image("fcnet", ["rootfs", "kernel", "vmlinux"]);
+    const ns = `plt-fc-${process.pid}`;
+    const log = path.join(dir, "net-requests.jsonl");
+    execFileSync("ip", ["netns", "add", ns]);
+    try {
+      const r = await execa(
+        "ip",
+        [
+          ...["netns", "exec", ns, "node", ...CLI, "run", "--rm", "--vmm", "firecracker"],
+          ...["--net", "bridge", "--dns", "192.0.2.53", "--name", "fcnet", img, "--", "echo", "up"],
+        ],
+        { env: { ...process.env, PLINTH_FC_STANDIN_LOG: log }, reject: false },
+      );
+      expect(r.stdout, r.stderr).toBe("up");
+      const reqs = readFileSync(log, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Logged);
+      expect(reqs.map((q) => `${q.method} ${q.route}`)).toEqual([
+        "PUT /boot-source",
+        "PUT /drives/rootfs",
+        "PUT /machine-config",
+        "PUT /network-interfaces/eth0",
+        "PUT /vsock",
+        "PUT /actions",
+      ]);
+      for (const q of reqs) expect(q.errors, q.route).toEqual([]);
+      expect(reqs[3]!.definition).toBe("NetworkInterface");
+      // The stand-in checked that the TAP existed when Firecracker would have opened it.
+      expect(reqs[3]!.body).toEqual({
+        iface_id: "eth0",
+        host_dev_name: "pt0ad50002",
+        guest_mac: "02:70:6c:d5:00:02",
+      });
+      expect(reqs[0]!.body.boot_args).toContain(
+        "plinth.ip=10.213.0.2/24 plinth.gateway=10.213.0.1 plinth.dns=192.0.2.53",
+      );
+      const links = execFileSync("ip", ["-n", ns, "-o", "link"], { encoding: "utf8" });
+      expect(links).toContain("plinth0");
+      expect(links).not.toContain("pt0ad50002");
+    } finally {
+      execFileSync("ip", ["netns", "del", ns]);
+    }
+  }, 60_000);
+
   it("the stand-in is not a yes-man: a body off the swagger is refused 400, and so is a resource after start", async () => {
     const img = image("fcimg2", ["rootfs", "kernel", "vmlinux"]);
     const vm = await Machine.start({ image: img, vmm: "firecracker", name: "fc2", memMiB: 128 });
@@ -168,7 +216,9 @@ describe("the Firecracker driver (against a stand-in of Firecracker's API)", () 
       code: "NO_VMLINUX",
     });
     const img = image("fcimg3", ["rootfs", "kernel", "vmlinux"]);
-    await expect(Machine.start({ image: img, vmm: "firecracker", net: {} })).rejects.toMatchObject({
+    await expect(
+      Machine.start({ image: img, vmm: "firecracker", net: { forwards: [] } }),
+    ).rejects.toMatchObject({
       code: "FIRECRACKER_NET",
     });
     await expect(

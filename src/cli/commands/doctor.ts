@@ -34,6 +34,9 @@ export function registerDoctor(program: Command): void {
       lines.push(
         `Firecracker ${report.firecracker.usable ? "usable" : "not usable"}: ${report.firecracker.reason}${report.firecracker.path ? ` (${report.firecracker.path})` : ""}.`,
       );
+      lines.push(
+        `Bridge networking ${report.bridge.usable ? "usable" : "not usable"}: ${report.bridge.reason}.`,
+      );
       if (report.missingPackages.length) {
         lines.push(
           `missing packages: ${report.missingPackages.join(" ")} — run \`plinth doctor --fix\` as root`,

@@ -12,11 +12,12 @@ import {
   insecureFor,
   positiveInt,
   publishOption,
+  netFromFlags,
   vmmOption,
-  type Forward,
+  type NetFlags,
 } from "../options.js";
 
-interface RunOptions {
+interface RunOptions extends NetFlags {
   rm?: boolean;
   detach?: boolean;
   name?: string;
@@ -28,8 +29,6 @@ interface RunOptions {
   set: string[];
   json?: boolean;
   append?: string;
-  net?: boolean;
-  publish: Forward[];
   insecure?: boolean;
 }
 
@@ -58,12 +57,31 @@ export function registerRun(program: Command): void {
     .option("--mem <MiB>", "guest memory", positiveInt, 1024)
     .option("--cpus <n>", "guest vCPUs", positiveInt, 1)
     .option("--append <args>", "more kernel command-line arguments (plinth.ip=…, plinth.ssh_key=…)")
-    .option("--net", "give the guest a NIC on QEMU's user-mode network (10.0.2.0/24)")
+    .option(
+      "--net [mode]",
+      "give the guest a NIC: user (QEMU's user-mode network, 10.0.2.0/24; the default) or bridge (a host bridge with NAT; docs/networking.md)",
+    )
     .option(
       "-p, --publish <host:guest>",
-      "forward a TCP port on 127.0.0.1 to the guest (implies --net; repeatable)",
+      "forward a TCP port on 127.0.0.1 to the guest (implies --net user; repeatable)",
       publishOption,
       [],
+    )
+    .option("--bridge <name>", "--net bridge: the host bridge (default plinth0)")
+    .option("--subnet <cidr>", "--net bridge: the bridge's address pool (default 10.213.0.0/24)")
+    .option(
+      "--dns <a,b>",
+      "--net bridge: the guest's resolvers (default: the image's, else the host's)",
+    )
+    .option(
+      "--allow-egress <rule>",
+      "--net bridge: let the guest connect to ADDR[/PREFIX][:PORT[-PORT]] (repeatable; all else is refused)",
+      collect,
+      [],
+    )
+    .option(
+      "--deny-egress [scope]",
+      "--net bridge: refuse all but --allow-egress and DNS (other, the default), or DNS too (all)",
     )
     .option(
       "--set <key=value>",
@@ -84,7 +102,7 @@ export function registerRun(program: Command): void {
         cpus: opts.cpus,
         detach: opts.detach,
         append: opts.append,
-        net: opts.net || opts.publish.length ? { forwards: opts.publish } : undefined,
+        net: netFromFlags(opts),
         sets: opts.set,
         insecure: insecureFor(ref, opts.insecure),
         onEvent: ctx.renderer.onEvent,

@@ -1,6 +1,12 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { PlinthError } from "../../errors.js";
-import { removeSandbox, Sandbox, sandboxInfo, type StopMethod } from "../../sdk/index.js";
+import {
+  releaseSandboxNetwork,
+  removeSandbox,
+  Sandbox,
+  sandboxInfo,
+  type StopMethod,
+} from "../../sdk/index.js";
 import { formatError } from "../../ui/errors.js";
 import { makeContext } from "../context.js";
 import { combinedExitStatus } from "../exit-status.js";
@@ -39,6 +45,8 @@ async function stopOne(
         if (!(error instanceof PlinthError && error.code === "VM_GONE")) throw error;
       }
     }
+    // A VM that died on its own still holds its bridge lease until someone frees it.
+    if (how === "gone") await releaseSandboxNetwork(name);
     out.stoppedBy = how;
     if (!o.keep) {
       await removeSandbox(name);

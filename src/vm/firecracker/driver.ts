@@ -10,8 +10,9 @@ import { UserError } from "../../errors.js";
 import { run } from "../../host/exec.js";
 import { which } from "../../host/tools.js";
 import type { ImageMetadata } from "../../image/metadata.js";
-import { connectUnix, firstLine, sleep, spawnVmm, type VmDriver } from "../driver.js";
-import type { VmPaths, VmShape } from "../state.js";
+import { nicCmdline } from "../../net/bridge.js";
+import { connectUnix, firstLine, sleep, spawnVmm, type Launch, type VmDriver } from "../driver.js";
+import type { VmPaths } from "../state.js";
 import { apiPut } from "./api.js";
 
 /** The guest's vsock CID (0-2 are reserved); each VM has its own vsock device. */
@@ -31,6 +32,8 @@ export function firecrackerBinary(): string | undefined {
 
 export interface FirecrackerLaunch {
   binary: string;
+  /** The TAP plinth made for the VM (bridge networking), and the MAC its rules expect. */
+  nic?: { tap: string; mac: string };
   kernel: string;
   initrd?: string;
   bootArgs: string;
@@ -41,7 +44,7 @@ export interface FirecrackerLaunch {
 
 /**
  * Firecracker: configured through its API socket (boot source, root drive, machine
- * config, vsock), then `InstanceStart`. Its serial console is its stdout (the console
+ * config, the NIC on plinth's TAP, vsock), then `InstanceStart`. Its serial console is its stdout (the console
  * log); the agent is reached through its vsock's Unix socket (`CONNECT <port>` → `OK`).
  * Each VM boots its own copy of rootfs.ext4: Firecracker has no qcow2 overlay.
  *
@@ -90,6 +93,12 @@ export class FirecrackerDriver implements VmDriver {
         mem_size_mib: l.memMiB,
         smt: false,
       });
+      if (l.nic)
+        await apiPut(p.api, "/network-interfaces/eth0", {
+          iface_id: "eth0",
+          host_dev_name: l.nic.tap,
+          guest_mac: l.nic.mac,
+        });
       await apiPut(p.api, "/vsock", { guest_cid: GUEST_CID, uds_path: p.vsock });
       await apiPut(p.api, "/actions", { action_type: "InstanceStart" });
     } catch (error) {
@@ -166,13 +175,13 @@ export function firecrackerLaunch(
     accel?: string;
     boot?: "kernel" | "disk";
     append?: string;
-    net?: unknown;
+    net?: { mode?: string };
     extraPorts?: string[];
   },
   meta: ImageMetadata,
   memMiB: number,
   cpus: number,
-): { shape: VmShape; driver: (paths: VmPaths) => VmDriver } {
+): Launch {
   const refuse = (code: string, message: string, hint: string) => {
     throw new UserError(code, message, { hint });
   };
@@ -195,11 +204,11 @@ export function firecrackerLaunch(
       "--vmm firecracker boots the image's vmlinux; --boot disk is QEMU's.",
       "Drop --boot disk.",
     );
-  if (o.net || o.extraPorts?.length)
+  if ((o.net && o.net.mode !== "bridge") || o.extraPorts?.length)
     refuse(
       "FIRECRACKER_NET",
-      "--vmm firecracker has no user-mode network: its NICs are TAP devices (bridge networking, not built yet).",
-      "Use --vmm qemu for --net and -p.",
+      "--vmm firecracker has no user-mode network or extra ports: its NICs are TAP devices.",
+      "Use --net bridge with Firecracker, or --vmm qemu for --net user and -p.",
     );
   if (!meta.artifacts.some((a) => a.kind === "vmlinux"))
     refuse(
@@ -213,26 +222,41 @@ export function firecrackerLaunch(
       `${meta.name} ${meta.version} runs its agent under systemd on virtio-serial; --vmm firecracker reaches the agent over vsock, which only an \`init: minimal\` image's agent (PID 1) listens on yet.`,
       "Use --vmm qemu for this image, or build it with `init: minimal`.",
     );
-  const cmdline = [meta.kernel.cmdline, o.append].filter(Boolean).join(" ");
-  // The kernel hands unknown `K=V` parameters to init as its environment: the agent as
-  // PID 1 then listens on vsock. They must stand before a `--` (init's arguments).
-  const [kernelArgs, ...initArgs] = cmdline.split(/\s--\s/);
-  const bootArgs = firecrackerBootArgs(
-    [`${kernelArgs} PLINTH_AGENT_VSOCK=${AGENT_VSOCK_PORT}`, ...initArgs].join(" -- "),
-  );
-  const launch: FirecrackerLaunch = {
-    binary: binary!,
+  const image = {
     kernel: path.resolve(o.image, "vmlinux"),
     initrd: meta.artifacts.some((a) => a.kind === "initrd")
       ? path.resolve(o.image, "initrd.img")
       : undefined,
-    bootArgs,
     rootfs: path.resolve(o.image, "rootfs.ext4"),
-    memMiB,
-    cpus,
   };
   return {
-    shape: { boot: "kernel", cmdline: bootArgs, net: false, extraPorts: [] },
-    driver: (paths) => new FirecrackerDriver(paths, launch),
+    create: (paths, nic) => {
+      const append = [o.append, nic && nicCmdline(nic)].filter(Boolean).join(" ");
+      const bootArgs = bootArgsFor([meta.kernel.cmdline, append].filter(Boolean).join(" "));
+      const launch: FirecrackerLaunch = {
+        binary: binary!,
+        ...image,
+        bootArgs,
+        memMiB,
+        cpus,
+        ...(nic ? { nic: { tap: nic.tap, mac: nic.mac } } : {}),
+      };
+      return {
+        shape: { boot: "kernel", cmdline: bootArgs, net: false, extraPorts: [] },
+        driver: new FirecrackerDriver(paths, launch),
+      };
+    },
   };
+}
+
+/**
+ * Firecracker's boot_args for `cmdline`. The kernel hands unknown `K=V` parameters to
+ * init as its environment: the agent as PID 1 then listens on vsock. They must stand
+ * before a `--` (init's arguments).
+ */
+function bootArgsFor(cmdline: string): string {
+  const [kernelArgs, ...initArgs] = cmdline.split(/\s--\s/);
+  return firecrackerBootArgs(
+    [`${kernelArgs} PLINTH_AGENT_VSOCK=${AGENT_VSOCK_PORT}`, ...initArgs].join(" -- "),
+  );
 }

@@ -17,8 +17,11 @@ export interface QemuConfig {
   paths: Pick<VmPaths, "dir" | "overlay" | "qmp" | "agent" | "console" | "consoleLog">;
   /** More virtio-serial ports, each a Unix socket `port-<name>.sock` in the state dir. */
   extraPorts?: string[];
-  /** A virtio-net NIC on QEMU's user-mode network, with host→guest TCP forwards. */
-  net?: { forwards?: PortForward[] };
+  /**
+   * A virtio-net NIC: on QEMU's user-mode network with host→guest TCP forwards, or on a
+   * TAP plinth made (bridge networking) with the MAC its rules expect.
+   */
+  net?: { forwards?: PortForward[] } | TapNic;
   /**
    * The overlay's backing chain, nearest first, given here rather than read from the
    * overlay's header: a snapshot's disk keeps working when the store moved (import).
@@ -33,6 +36,11 @@ export interface Firmware {
   code: string;
   /** This VM's own copy of the variable store (the loader writes to it). */
   vars: string;
+}
+
+export interface TapNic {
+  tap: string;
+  mac: string;
 }
 
 export interface PortForward {
@@ -97,7 +105,11 @@ export function qemuArgv(c: QemuConfig): string[] {
     argv.push("-chardev", `socket,id=port${i},path=${portSocket(p.dir, name)},server=on,wait=off`);
     argv.push("-device", `virtserialport,chardev=port${i},name=${name}`);
   });
-  if (c.net) {
+  if (c.net && "tap" in c.net) {
+    // plinth made the TAP and put it on the bridge: QEMU only opens it.
+    argv.push("-netdev", `tap,id=net0,ifname=${c.net.tap},script=no,downscript=no`);
+    argv.push("-device", `virtio-net-${bus},netdev=net0,mac=${c.net.mac}`);
+  } else if (c.net) {
     // Loopback only: a sandbox's ports are not for the host's network.
     const fwd = (c.net.forwards ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`);
     argv.push("-netdev", `user,id=net0${fwd.join("")}`);

@@ -1,0 +1,141 @@
+import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { netFromFlags } from "../../src/cli/options.js";
+import { macFor, parseIpv4, parsePool, tapFor } from "../../src/net/address.js";
+import { egressPolicy, parseEgressRule } from "../../src/net/egress.js";
+import { baseRules, vmCleanup, vmRules } from "../../src/net/nft.js";
+
+const pool = parsePool("10.213.0.0/24");
+const vm = { ip: parseIpv4("10.213.0.2")!, mac: macFor(parseIpv4("10.213.0.2")!), tap: "" };
+vm.tap = tapFor(vm.ip);
+
+describe("bridge addresses", () => {
+  it("a pool leaves the network, gateway and broadcast addresses out", () => {
+    expect(pool.gateway).toBe(parseIpv4("10.213.0.1"));
+    expect(pool.first).toBe(parseIpv4("10.213.0.2"));
+    expect(pool.last).toBe(parseIpv4("10.213.0.254"));
+    expect(parsePool("172.16.5.9/16").subnet.base).toBe(parseIpv4("172.16.0.0"));
+  });
+
+  it("refuses what is not a usable pool, in one sentence", () => {
+    for (const bad of ["10.213.0.0", "10.0.0.0/8", "10.213.0.0/30", "300.1.1.1/24", "x/24"])
+      expect(() => parsePool(bad)).toThrow(/is not an IPv4 network from \/16 to \/29/);
+  });
+
+  it("the MAC and TAP name follow the address", () => {
+    expect(vm.mac).toBe("02:70:6c:d5:00:02");
+    expect(vm.tap).toBe("pt0ad50002");
+    expect(vm.tap.length).toBeLessThanOrEqual(15); // IFNAMSIZ - 1
+  });
+});
+
+describe("egress rules", () => {
+  it("parses addresses, networks and port ranges", () => {
+    expect(parseEgressRule("203.0.113.7:443")).toEqual({
+      to: "203.0.113.7/32",
+      ports: { from: 443, to: 443 },
+    });
+    expect(parseEgressRule("10.1.2.3/8")).toEqual({ to: "10.0.0.0/8" });
+    expect(parseEgressRule("0.0.0.0/0:80-89")).toEqual({
+      to: "0.0.0.0/0",
+      ports: { from: 80, to: 89 },
+    });
+  });
+
+  it("refuses names, bad ports and reversed ranges", () => {
+    for (const bad of ["example.com:443", "1.2.3.4:0", "1.2.3.4:70000", "1.2.3.4:90-80", "1.2.3/8"])
+      expect(() => parseEgressRule(bad)).toThrow(/is not an egress rule: ADDRESS\[\/PREFIX\]/);
+  });
+
+  it("any allow denies all else; --deny-egress alone denies all but DNS", () => {
+    expect(egressPolicy([]).deny).toBe("none");
+    expect(egressPolicy(["1.2.3.4"]).deny).toBe("other");
+    expect(egressPolicy([], "other").deny).toBe("other");
+    expect(egressPolicy(["1.2.3.4"], "all").deny).toBe("all");
+  });
+});
+
+describe("nft rules", () => {
+  const allow = egressPolicy(["203.0.113.1:8080", "198.51.100.0/24"]);
+
+  it("anti-spoofing on every TAP; no egress chain for an unrestricted VM", () => {
+    const text = vmRules("plinth0", vm, egressPolicy([]), ["192.0.2.53"]);
+    expect(text).toContain("port_pt0ad50002 ether saddr != 02:70:6c:d5:00:02 drop");
+    expect(text).toContain("ether type ip ip saddr != 10.213.0.2 drop");
+    expect(text).toContain("ether type arp arp saddr ip != 10.213.0.2 drop");
+    expect(text).not.toContain("vm_pt0ad50002");
+  });
+
+  it("a restricted VM: replies, DNS to its resolvers and the rules pass; the rest is refused", () => {
+    const text = vmRules("plinth0", vm, allow, ["192.0.2.53"]);
+    const chain = text
+      .split("\n")
+      .filter((l) => l.startsWith("add rule ip plinth_plinth0 vm_pt0ad50002 "))
+      .map((l) => l.replace("add rule ip plinth_plinth0 vm_pt0ad50002 ", ""));
+    expect(chain).toEqual([
+      "ct state established,related accept",
+      "ip daddr 192.0.2.53 tcp dport 53 accept",
+      "ip daddr 192.0.2.53 udp dport 53 accept",
+      "ip daddr 203.0.113.1 tcp dport 8080 accept",
+      "ip daddr 203.0.113.1 udp dport 8080 accept",
+      "ip daddr 198.51.100.0/24 accept",
+      "meta l4proto tcp reject with tcp reset",
+      "reject with icmp type admin-prohibited",
+    ]);
+    expect(text).toContain(
+      "add element ip plinth_plinth0 egress { 10.213.0.2 : jump vm_pt0ad50002 }",
+    );
+    // --deny-egress all: no DNS exception.
+    expect(
+      vmRules("plinth0", vm, egressPolicy(["203.0.113.1:8080"], "all"), ["192.0.2.53"]),
+    ).not.toContain("dport 53");
+  });
+
+  it("nft itself accepts the tables and a VM's rules (checked in a throwaway network namespace)", () => {
+    const script = baseRules("plinth0", pool) + vmRules("plinth0", vm, allow, ["192.0.2.53"]);
+    // `unshare -n`: a new, empty namespace that goes with the command; -c commits nothing.
+    execFileSync("unshare", ["-n", "nft", "-c", "-f", "-"], { input: script, stdio: "pipe" });
+  });
+
+  it("cleanup names every object a VM's rules made", () => {
+    const made = vmRules("plinth0", vm, allow, []);
+    const cleanup = vmCleanup("plinth0", vm).map((c) => c.join(" "));
+    for (const m of made.matchAll(/^add chain (\w+) plinth_plinth0 (\S+)$/gm))
+      expect(cleanup).toContain(`delete chain ${m[1]} plinth_plinth0 ${m[2]}`);
+    for (const m of made.matchAll(/^add element (\w+) plinth_plinth0 (\w+) /gm))
+      expect(
+        cleanup.some((c) => c.startsWith(`delete element ${m[1]} plinth_plinth0 ${m[2]} `)),
+      ).toBe(true);
+  });
+});
+
+describe("run's network flags", () => {
+  const flags = { publish: [], allowEgress: [] };
+  it("--net is user-mode; bridge options imply --net bridge", () => {
+    expect(netFromFlags({ ...flags, net: true })).toEqual({ forwards: [] });
+    expect(netFromFlags({ ...flags })).toBeUndefined();
+    expect(
+      netFromFlags({ ...flags, allowEgress: ["1.2.3.4:80"], dns: "192.0.2.1,192.0.2.2" }),
+    ).toMatchObject({
+      mode: "bridge",
+      allowEgress: ["1.2.3.4:80"],
+      dns: ["192.0.2.1", "192.0.2.2"],
+    });
+    expect(netFromFlags({ ...flags, net: "bridge", denyEgress: true })).toMatchObject({
+      denyEgress: "other",
+    });
+  });
+
+  it("refuses mixes that cannot work, in one sentence each", () => {
+    expect(() => netFromFlags({ ...flags, net: "user", bridge: "br1" })).toThrow(
+      /--bridge need --net bridge/,
+    );
+    expect(() =>
+      netFromFlags({ ...flags, net: "bridge", publish: [{ host: 1, guest: 2 }] }),
+    ).toThrow(/-p forwards ports of QEMU's user-mode network/);
+    expect(() => netFromFlags({ ...flags, net: "tap" })).toThrow(/--net takes user or bridge/);
+    expect(() => netFromFlags({ ...flags, net: "bridge", denyEgress: "some" })).toThrow(
+      /--deny-egress takes other or all/,
+    );
+  });
+});
