@@ -58,9 +58,11 @@ const probe = (to) => `
 t0=$(date +%s%N); exec 3<>/dev/tcp/${to}/9000; head -c1 <&3 >/dev/null; t1=$(date +%s%N)
 exec 4<>/dev/tcp/${to}/9001; cat <&4 >/dev/null; t2=$(date +%s%N)
 echo $((t1 - t0)) $((t2 - t1))`;
+// The minimal image has no DHCP client: user-mode's address comes from the command line.
+const USER_IP = "plinth.ip=10.0.2.15/24 plinth.gateway=10.0.2.2";
 const modes = [
   ["no NIC", undefined, undefined],
-  ["--net user", {}, "10.0.2.2"],
+  ["--net user", {}, "10.0.2.2", USER_IP],
   ["--net bridge", { mode: "bridge", dns: [] }, "10.213.0.1"],
 ];
 const floor = [];
@@ -68,15 +70,16 @@ const boot = Object.fromEntries(modes.map(([m]) => [m, []]));
 const connect = { "--net user": [], "--net bridge": [] };
 const down = { "--net user": [], "--net bridge": [] };
 for (let i = 0; i < RUNS; i++) {
-  floor.push(await bootFloor(initrd, accel, kernel));
-  for (const [label, netOpt, to] of modes) {
-    const sb = await Sandbox.start(image, { accel, net: netOpt });
+  floor.push((await bootFloor(initrd, accel, kernel)) / 1000);
+  for (const [label, netOpt, to, append] of modes) {
+    const sb = await Sandbox.start(image, { accel, net: netOpt, append });
     boot[label].push(sb.bootMs / 1000);
     if (to) {
       // guest-config brings eth0 up beside the agent: wait for the address.
-      await sb.exec(
-        "for i in $(seq 100); do ip -4 -o addr show eth0 | grep -q inet && exit 0; sleep 0.05; done",
+      const up = await sb.exec(
+        "for i in $(seq 200); do ip -4 -o addr show eth0 | grep -q inet && exit 0; sleep 0.05; done; exit 1",
       );
+      if (up.exitCode !== 0) throw new Error(`${label}: the guest has no address after 10 s`);
       const [c, d] = (await sb.exec(["bash", "-c", probe(to)])).stdout.trim().split(" ");
       connect[label].push(Number(c) / 1e6);
       down[label].push(MIB / (Number(d) / 1e9));

@@ -40,6 +40,8 @@ export function makeLab(tag: string): Lab {
     ip("-n", ns, "link", "set", "lo", "up");
   }
   ip("-n", host, "route", "add", "default", "via", SERVER);
+  // A new namespace copies the host's IPv4 settings: start from forwarding off, as a fresh host.
+  execFileSync("ip", ["netns", "exec", host, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"]);
   return {
     host,
     outside,

@@ -22,6 +22,7 @@ import { registerSbom } from "./commands/sbom.js";
 import { registerSnapshot } from "./commands/snapshot.js";
 import { registerNet } from "./commands/net.js";
 import { reportError } from "./context.js";
+import { presetOptionalValues } from "./options.js";
 import { exitStatusOf } from "./exit-status.js";
 import { PLINTH_VERSION } from "../version.js";
 
@@ -54,7 +55,7 @@ registerSnapshot(program);
 registerNet(program);
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(presetOptionalValues(process.argv));
 } catch (error) {
   // Commander printed its usage error already (help and --version exit 0).
   process.exitCode =

@@ -114,3 +114,25 @@ export function netFromFlags(f: NetFlags): NetOptions | undefined {
     });
   return mode || f.publish.length ? { forwards: f.publish } : undefined;
 }
+
+/** Options whose value is optional, with the value a bare one means, and all it may be. */
+const OPTIONAL_VALUES: Record<string, string[]> = {
+  "--net": ["user", "bridge"],
+  "--deny-egress": ["other", "all"],
+};
+
+/**
+ * Commander takes the word after an option with an optional value as that value, so
+ * `plinth run --net IMAGE` would lose its image. A bare one (no value of its own next)
+ * becomes `--opt=<default>` here, before commander sees it.
+ */
+export function presetOptionalValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") return [...out, ...argv.slice(i)];
+    const values = OPTIONAL_VALUES[a];
+    out.push(values && !values.includes(argv[i + 1] ?? "") ? `${a}=${values[0]}` : a);
+  }
+  return out;
+}

@@ -71,7 +71,7 @@ export async function doctor(): Promise<DoctorReport> {
 function bridgeStatus(tools: ToolStatus[]): DoctorReport["bridge"] {
   const tun = hasTun();
   const missing = tools
-    .filter((t) => ["ip", "nft"].includes(t.name) && !t.found)
+    .filter((t) => ["ip", "nft", "conntrack"].includes(t.name) && !t.found)
     .map((t) => t.name);
   let on = false;
   try {
@@ -90,7 +90,7 @@ function bridgeStatus(tools: ToolStatus[]): DoctorReport["bridge"] {
     usable: !lacks.length,
     reason: lacks.length
       ? lacks.join(", ")
-      : `TUN, ip and nft there; IPv4 forwarding ${on ? "on" : "off (plinth turns it on when it makes a bridge; `plinth net down` turns it off)"}`,
+      : `TUN, ip, nft and conntrack there; IPv4 forwarding ${on ? "on" : "off (plinth turns it on when it makes a bridge; `plinth net down` turns it off)"}`,
   };
 }
 

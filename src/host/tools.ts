@@ -125,6 +125,12 @@ export const TOOLS: Tool[] = [
     usedFor: "bridge networking: NAT and per-sandbox egress rules",
     version: ["nft", "--version"],
   },
+  {
+    name: "conntrack",
+    pkg: "conntrack",
+    usedFor: "bridge networking: forgetting a freed address's connections",
+    version: ["conntrack", "--version"],
+  },
   { name: "OVMF", pkg: "ovmf", usedFor: "UEFI boot tests", file: "/usr/share/OVMF/OVMF_CODE.fd" },
   // The registry tests' counterparts: a real registry and a client no one here wrote.
   ...[

@@ -30,6 +30,12 @@ export function formatCidr(c: Cidr): string {
   return `${formatIpv4(c.base)}/${c.prefix}`;
 }
 
+/** Whether two networks share an address. */
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  const m = mask(Math.min(a.prefix, b.prefix));
+  return (a.base & m) >>> 0 === (b.base & m) >>> 0;
+}
+
 function mask(prefix: number): number {
   return prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
 }

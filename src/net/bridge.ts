@@ -1,26 +1,33 @@
-import { existsSync, readdirSync } from "node:fs";
-import { mkdir, rm, rmdir, rename, writeFile } from "node:fs/promises";
-import path from "node:path";
-import { z } from "zod";
 import { UserError } from "../errors.js";
 import { noEvents, type EventSink } from "../events.js";
 import { isValidName } from "../names.js";
-import { plinthHome } from "../paths.js";
-import { withPathLock } from "../store/lock.js";
-import { inside } from "../util/safe-path.js";
-import { readStateFile } from "../util/state-file.js";
 import {
   formatCidr,
   formatIpv4,
   macFor,
+  overlaps,
   parseIpv4,
   parsePool,
   tapFor,
+  tryCidr,
+  type Cidr,
   type Pool,
 } from "./address.js";
 import { egressPolicy, type EgressPolicy } from "./egress.js";
 import * as host from "./host.js";
 import { baseRules, tableName, vmCleanup, vmRules, type VmNic } from "./nft.js";
+import {
+  allNetworks,
+  hasNetwork,
+  readNetwork,
+  removeNetworkState,
+  withNetworkLock,
+  writeNetwork,
+  type Lease,
+  type Network,
+} from "./state.js";
+
+export { netDir } from "./state.js";
 
 export const DEFAULT_BRIDGE = "plinth0";
 export const DEFAULT_SUBNET = "10.213.0.0/24";
@@ -56,31 +63,12 @@ export interface BridgeNic extends VmNic {
   restricted: boolean;
 }
 
-const Lease = z.object({ vm: z.string(), tap: z.string(), mac: z.string() });
-type Lease = z.infer<typeof Lease>;
-
-/** `$PLINTH_HOME/net/<bridge>/network.json`: what plinth made, and who holds which address. */
-const NetworkSchema = z.object({
-  bridge: z.string(),
-  subnet: z.string(),
-  /** The network namespace it lives in (nsfs inode): another namespace's objects are not touched. */
-  netns: z.number().int(),
-  /** IPv4 forwarding before plinth turned it on; `net down` puts back a "0". */
-  forwardingBefore: z.enum(["0", "1"]),
-  /** By address. */
-  leases: z.record(z.string(), Lease),
-});
-type Network = z.infer<typeof NetworkSchema>;
-
-export function netDir(): string {
-  return path.join(plinthHome(), "net");
-}
+/** Whether VM `name` still holds what it leased (its VMM or its plinth alive): vm/state's. */
+export type IsLive = (name: string) => boolean;
 
 const BRIDGE_NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,14}$/;
-
-function stateDir(bridge: string): string {
-  return inside(netDir(), bridge);
-}
+/** How plinth names its TAPs (address.ts, tapFor). */
+const TAP_NAME = /^pt[0-9a-f]{8}$/;
 
 export function planBridge(o: BridgeOptions): BridgePlan {
   const bridge = o.bridge ?? DEFAULT_BRIDGE;
@@ -122,26 +110,12 @@ export async function attachBridge(
   o: { resolvers: string[]; isLive: IsLive; onEvent?: EventSink },
 ): Promise<BridgeNic> {
   const emit = o.onEvent ?? noEvents;
-  const { resolvers } = o;
-  const isLive = live(o.isLive);
   const { bridge } = plan;
-  return locked(bridge, async () => {
-    const here = host.netnsId();
+  const isLive = live(o.isLive);
+  return withNetworkLock(bridge, async () => {
     const exists = await host.linkExists(bridge);
     let net = readNetwork(bridge);
-    if (net && net.netns !== here) {
-      const running = liveLeases(net, isLive, vm);
-      if (running.length || exists) throw otherNamespace(bridge, running);
-      net = undefined; // its namespace is gone: nothing of it is here to clean
-    }
-    if (exists && !net)
-      throw new UserError(
-        "BRIDGE_FOREIGN",
-        `The bridge ${bridge} exists and plinth did not make it.`,
-        {
-          hint: "Pick another --bridge, or remove that bridge if it is a leftover.",
-        },
-      );
+    if (exists && !net) throw foreignBridge(bridge, "Pick another --bridge.");
     if (net && plan.subnetGiven && net.subnet !== formatCidr(plan.pool.subnet))
       throw new UserError(
         "BRIDGE_SUBNET",
@@ -150,10 +124,10 @@ export async function attachBridge(
           hint: `Drop --subnet, pick another --bridge, or \`plinth net down --bridge ${bridge}\` first.`,
         },
       );
+    if (!exists) await refuseOverlap(plan.pool.subnet);
     net ??= {
       bridge,
       subnet: formatCidr(plan.pool.subnet),
-      netns: here,
       forwardingBefore: host.forwarding(),
       leases: {},
     };
@@ -165,11 +139,7 @@ export async function attachBridge(
       await host.createBridge(bridge, `${formatIpv4(pool.gateway)}/${pool.subnet.prefix}`);
       emit({ type: "log", level: "info", message: `made bridge ${bridge} (${net.subnet})` });
     }
-    const t = tableName(bridge);
-    if (!(await host.nftTableExists("ip", t)) || !(await host.nftTableExists("bridge", t))) {
-      for (const family of ["ip", "bridge"]) await host.nftTry(["delete", "table", family, t]);
-      await host.nftApply(baseRules(bridge, pool));
-    }
+    await ensureTables(net, pool, emit);
     if (host.forwarding() === "0") {
       host.setForwarding(true);
       emit({
@@ -191,15 +161,29 @@ export async function attachBridge(
       tap: tapFor(ip),
       prefix: pool.subnet.prefix,
       gateway: pool.gateway,
-      resolvers,
+      resolvers: o.resolvers,
       restricted: plan.egress.deny !== "none",
     };
+    if (await host.linkExists(nic.tap))
+      throw new UserError(
+        "TAP_FOREIGN",
+        `A network device named ${nic.tap} exists and plinth did not make it for ${bridge}.`,
+        { hint: "Remove it if it is a leftover, or use another --bridge with its own --subnet." },
+      );
     // Leased before the TAP is made: a plinth killed in between leaves a lease to sweep.
-    net.leases[formatIpv4(ip)] = { vm, tap: nic.tap, mac: nic.mac };
+    const addr = formatIpv4(ip);
+    net.leases[addr] = {
+      vm,
+      tap: nic.tap,
+      mac: nic.mac,
+      egress: plan.egress,
+      resolvers: o.resolvers,
+    };
     await writeNetwork(net);
     try {
+      await host.forgetConnections(addr);
       await host.createTap(nic.tap, bridge);
-      await host.nftApply(vmRules(bridge, nic, plan.egress, resolvers));
+      await host.nftApply(vmRules(bridge, nic, plan.egress, o.resolvers));
     } catch (error) {
       await sweep(net, (l) => l.vm === vm);
       throw error;
@@ -208,14 +192,14 @@ export async function attachBridge(
   });
 }
 
-/** Free what VM `vm` holds on `bridge`: its TAP, its rules, its lease. */
+/** Free what VM `vm` holds on `bridge` in this namespace: its TAP, its rules, its lease. */
 export async function releaseBridge(vm: string, bridge: string): Promise<void> {
-  if (!existsSync(path.join(stateDir(bridge), "network.json"))) return;
-  await locked(bridge, async () => {
+  const holds = (n?: Network) => Object.values(n?.leases ?? {}).some((l) => l.vm === vm);
+  // Most calls find nothing (a stop after the VM's own release): no lock for those.
+  if (!hasNetwork(bridge) || !holds(readNetwork(bridge))) return;
+  await withNetworkLock(bridge, async () => {
     const net = readNetwork(bridge);
-    // Another namespace's TAPs are out of reach; its next start or `net down` frees them.
-    if (!net || net.netns !== host.netnsId()) return;
-    await sweep(net, (l) => l.vm === vm);
+    if (net) await sweep(net, (l) => l.vm === vm);
   });
 }
 
@@ -231,26 +215,22 @@ export interface NetDownReport {
 
 /**
  * Remove plinth's bridge and everything on it: TAPs, both nft tables, the leases, and
- * the forwarding plinth turned on. Refused while a VM on it runs.
+ * the forwarding plinth turned on (unless another bridge here may need it). Refused
+ * while a VM on it runs.
  */
 export async function netDown(bridge: string, vmIsLive: IsLive): Promise<NetDownReport> {
   planBridge({ bridge });
   const isLive = live(vmIsLive);
-  return locked(bridge, async () => {
+  return withNetworkLock(bridge, async () => {
     const net = readNetwork(bridge);
     if (!net) {
       if (await host.linkExists(bridge))
-        throw new UserError(
-          "BRIDGE_FOREIGN",
-          `The bridge ${bridge} exists and plinth did not make it.`,
-          {
-            hint: "plinth removes only what it made: remove that bridge by hand if it is a leftover.",
-          },
-        );
+        throw foreignBridge(bridge, "plinth removes only what it made: remove it by hand.");
       return { bridge, removed: false, freed: [], taps: [], forwardingRestored: false };
     }
-    const running = liveLeases(net, isLive);
-    if (net.netns !== host.netnsId()) throw otherNamespace(bridge, running);
+    const running = Object.values(net.leases)
+      .map((l) => l.vm)
+      .filter(isLive);
     if (running.length)
       throw new UserError("NET_BUSY", `VMs still run on ${bridge}: ${running.join(", ")}.`, {
         hint: "Stop them first (`plinth stop NAME`).",
@@ -258,37 +238,28 @@ export async function netDown(bridge: string, vmIsLive: IsLive): Promise<NetDown
     const freed = Object.values(net.leases).map((l) => l.vm);
     const taps = Object.values(net.leases).map((l) => l.tap);
     await sweep(net, () => true);
-    // A TAP made by a plinth killed before it recorded it: named as plinth names them.
+    // A TAP a killed plinth made but had not recorded: a port of this bridge, named as plinth names them.
     for (const port of await host.bridgePorts(bridge))
-      if (/^pt[0-9a-f]{8}$/.test(port)) {
+      if (TAP_NAME.test(port)) {
         await host.deletePort(port, bridge);
         taps.push(port);
       }
-    for (const family of ["ip", "bridge"])
-      await host.nftTry(["delete", "table", family, tableName(bridge)]);
+    await dropTables(bridge);
     await host.deleteLink(bridge);
-    const restore =
-      net.forwardingBefore === "0" && host.forwarding() === "1" && !(await otherPlinthTables());
+    const others = (await host.bridges()).length > 0 || (await otherPlinthTables());
+    const restore = net.forwardingBefore === "0" && host.forwarding() === "1" && !others;
     if (restore) host.setForwarding(false);
-    const dir = stateDir(bridge);
-    await rm(path.join(dir, "network.json"), { force: true });
-    await rmdir(dir).catch(() => undefined);
+    await removeNetworkState(bridge);
     return { bridge, removed: true, freed, taps: [...new Set(taps)], forwardingRestored: restore };
   });
 }
 
-/** The bridges plinth made (in this PLINTH_HOME) and their leases, for `plinth net ls`. */
+/** The bridges plinth made (in this PLINTH_HOME, any namespace) and their leases. */
 export function listNetworks(): (Network & { here: boolean })[] {
-  if (!existsSync(netDir())) return [];
-  const here = host.netnsId();
-  return readdirSync(netDir())
-    .filter((b) => BRIDGE_NAME.test(b) && existsSync(path.join(stateDir(b), "network.json")))
-    .map((b) => {
-      const n = readNetwork(b)!;
-      return { ...n, here: n.netns === here };
-    });
+  return allNetworks(BRIDGE_NAME);
 }
 
+/** Free leases (and their TAPs, rules and connections) of the VMs `which` picks. */
 async function sweep(net: Network, which: (l: Lease) => boolean): Promise<void> {
   let changed = false;
   for (const [addr, lease] of Object.entries(net.leases)) {
@@ -296,14 +267,58 @@ async function sweep(net: Network, which: (l: Lease) => boolean): Promise<void> 
     const nic = { ip: parseIpv4(addr)!, tap: lease.tap, mac: lease.mac };
     for (const cmd of vmCleanup(net.bridge, nic)) await host.nftTry(cmd);
     await host.deletePort(lease.tap, net.bridge);
+    await host.forgetConnections(addr);
     delete net.leases[addr];
     changed = true;
   }
   if (changed) await writeNetwork(net);
 }
 
-/** Whether VM `name` still holds what it leased (its VMM or its plinth alive): vm/state's. */
-export type IsLive = (name: string) => boolean;
+/**
+ * The bridge's two tables. Gone while VMs hold leases (`nft flush ruleset`, a firewall
+ * reload) they are made again with every VM's rules: a VM never runs unfiltered.
+ */
+async function ensureTables(net: Network, pool: Pool, emit: EventSink): Promise<void> {
+  const t = tableName(net.bridge);
+  if ((await host.nftTableExists("ip", t)) && (await host.nftTableExists("bridge", t))) return;
+  await dropTables(net.bridge);
+  const vms = Object.entries(net.leases).map(([addr, l]) =>
+    vmRules(net.bridge, { ip: parseIpv4(addr)!, tap: l.tap, mac: l.mac }, l.egress, l.resolvers),
+  );
+  await host.nftApply(baseRules(net.bridge, pool) + vms.join(""));
+  if (vms.length)
+    emit({
+      type: "log",
+      level: "warn",
+      message: `${net.bridge}'s nft tables were gone: made them again with the rules of ${vms.length} VM(s)`,
+    });
+}
+
+async function dropTables(bridge: string): Promise<void> {
+  for (const family of ["ip", "bridge"])
+    await host.nftTry(["delete", "table", family, tableName(bridge)]);
+}
+
+/** A new bridge's pool must not take addresses this namespace already routes elsewhere. */
+async function refuseOverlap(pool: Cidr): Promise<void> {
+  for (const r of await host.routes()) {
+    const dst = tryCidr(r.dst);
+    if (dst && overlaps(pool, dst))
+      throw new UserError(
+        "SUBNET_IN_USE",
+        `${formatCidr(pool)} overlaps ${r.dst}${r.dev ? ` on ${r.dev}` : ""}, which this host already routes.`,
+        { hint: "Give the bridge another --subnet (and another --bridge if it is not new)." },
+      );
+  }
+}
+
+function foreignBridge(bridge: string, hint: string): UserError {
+  return new UserError(
+    "BRIDGE_FOREIGN",
+    `The bridge ${bridge} exists and plinth did not make it.`,
+    { hint },
+  );
+}
 
 /** Only names plinth could have written are asked about. */
 const live =
@@ -311,44 +326,6 @@ const live =
   (vm) =>
     isValidName(vm) && isLive(vm);
 
-function liveLeases(net: Network, isLive: IsLive, except?: string): string[] {
-  return Object.values(net.leases)
-    .map((l) => l.vm)
-    .filter((vm) => vm !== except && isLive(vm));
-}
-
-function otherNamespace(bridge: string, live: string[]): UserError {
-  return new UserError(
-    "NET_OTHER_NS",
-    `The bridge ${bridge} of this PLINTH_HOME lives in another network namespace${live.length ? `, with VMs running: ${live.join(", ")}` : ""}.`,
-    { hint: "Run plinth in that namespace, or give this one another --bridge." },
-  );
-}
-
 async function otherPlinthTables(): Promise<boolean> {
   return /^table ip plinth_/m.test((await host.nftTables()) ?? "");
-}
-
-function locked<T>(bridge: string, fn: () => Promise<T>): Promise<T> {
-  return withPathLock(
-    stateDir(bridge),
-    { code: "NET_LOCKED", message: `The bridge ${bridge} is busy: another plinth is changing it.` },
-    fn,
-  );
-}
-
-function readNetwork(bridge: string): Network | undefined {
-  const file = path.join(stateDir(bridge), "network.json");
-  if (!existsSync(file)) return undefined;
-  return readStateFile(file, NetworkSchema, `state of bridge ${bridge}`, {
-    hint: `Remove ${file} once nothing runs on ${bridge}.`,
-  });
-}
-
-async function writeNetwork(net: Network): Promise<void> {
-  const file = path.join(stateDir(net.bridge), "network.json");
-  const tmp = `${file}.${process.pid}.tmp`;
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(tmp, JSON.stringify(net, null, 2) + "\n");
-  await rename(tmp, file);
 }

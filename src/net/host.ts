@@ -2,13 +2,22 @@ import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { run, tryRun } from "../host/exec.js";
 
 /**
- * The host-side network operations plinth performs, each one `ip` or `nft` command in
- * plinth's own network namespace (whichever it runs in).
+ * The host-side network operations plinth performs, each one `ip`, `nft` or `conntrack`
+ * command in plinth's own network namespace (whichever it runs in).
  */
 const ip = (args: string[]) => run(["ip", ...args], { stage: "network" });
 
+/** `ip -j …`'s JSON (stdout only); undefined when the command fails (no such device). */
+async function ipJson<T>(args: string[]): Promise<T[] | undefined> {
+  try {
+    return JSON.parse((await ip(["-j", ...args])) || "[]") as T[];
+  } catch {
+    return undefined;
+  }
+}
+
 export async function linkExists(name: string): Promise<boolean> {
-  return (await tryRun(["ip", "link", "show", "dev", name])) !== undefined;
+  return (await ipJson(["link", "show", "dev", name])) !== undefined;
 }
 
 export async function createBridge(name: string, address: string): Promise<void> {
@@ -29,20 +38,35 @@ export async function deleteLink(name: string): Promise<void> {
 }
 
 /**
- * Delete TAP `name` if it is a port of `bridge` or of no bridge (it fell off when the
- * bridge went): a same-named port of another bridge is not this one's to remove.
+ * Delete `name` if it is a TAP that is a port of `bridge`, or of no bridge (it fell off
+ * when the bridge went): anything else of that name is not this bridge's to remove.
  */
 export async function deletePort(name: string, bridge: string): Promise<void> {
-  const out = await tryRun(["ip", "-j", "link", "show", "dev", name]);
-  const link = out ? (JSON.parse(out) as { master?: string }[])[0] : undefined;
-  if (link && (link.master === undefined || link.master === bridge))
+  const link = (await ipJson<{ master?: string }>(["link", "show", "dev", name]))?.[0];
+  const tap = existsSync(`/sys/class/net/${name}/tun_flags`);
+  if (link && tap && (link.master === undefined || link.master === bridge))
     await ip(["link", "delete", "dev", name]);
 }
 
 /** The ports of `bridge` (its TAPs), by name. */
 export async function bridgePorts(bridge: string): Promise<string[]> {
-  const out = await tryRun(["ip", "-j", "link", "show", "master", bridge]);
-  return out ? (JSON.parse(out || "[]") as { ifname: string }[]).map((l) => l.ifname) : [];
+  return ((await ipJson<{ ifname: string }>(["link", "show", "master", bridge])) ?? []).map(
+    (l) => l.ifname,
+  );
+}
+
+/** Every bridge device in this namespace. */
+export async function bridges(): Promise<string[]> {
+  return ((await ipJson<{ ifname: string }>(["link", "show", "type", "bridge"])) ?? []).map(
+    (l) => l.ifname,
+  );
+}
+
+/** IPv4 routes other than the default one: `dst` (CIDR or address) and `dev`. */
+export async function routes(): Promise<{ dst: string; dev?: string }[]> {
+  return ((await ipJson<{ dst: string; dev?: string }>(["-4", "route", "show"])) ?? []).filter(
+    (r) => r.dst !== "default",
+  );
 }
 
 export async function nftApply(script: string): Promise<void> {
@@ -60,6 +84,14 @@ export async function nftTableExists(family: string, table: string): Promise<boo
 
 export function nftTables(): Promise<string | undefined> {
   return tryRun(["nft", "list", "tables"]);
+}
+
+/**
+ * Forget the connections of `address` (from it, and to it): a VM leasing it next must
+ * not ride on its predecessor's `ct state established`. Nothing to forget is no error.
+ */
+export async function forgetConnections(address: string): Promise<void> {
+  for (const dir of ["-s", "-d"]) await tryRun(["conntrack", "-D", dir, address]);
 }
 
 const FORWARDING = "/proc/sys/net/ipv4/ip_forward";

@@ -10,10 +10,11 @@ import type { EgressPolicy, EgressRule } from "./egress.js";
  *   from `forward` (to the world) and `input` (to the host itself), with conntrack so
  *   replies and connections made *to* the VM pass.
  * - `bridge plinth_<bridge>`: on each VM's TAP, frames must carry that VM's MAC and IPv4
- *   address (ARP included; nothing but IPv4 and ARP): root in the guest cannot take
+ *   address (ARP's sender too; nothing but IPv4 and ARP): root in the guest cannot take
  *   another address and slip past its rules. A restricted VM's frames to other VMs on
- *   the bridge are filtered too, statelessly (no bridge conntrack is assumed): new TCP
- *   connections and other protocols only where a rule allows.
+ *   the bridge never reach the `ip` hooks: they pass only where a rule allows (ARP
+ *   aside). No bridge conntrack is assumed, so a restricted VM cannot answer a peer it
+ *   has no rule for either; the host (which routes) still reaches it.
  */
 export function tableName(bridge: string): string {
   return `plinth_${bridge}`;
@@ -55,9 +56,10 @@ export function vmRules(
   const t = tableName(bridge);
   const ip = formatIpv4(vm.ip);
   const lines = [
-    `add chain bridge ${t} port_${vm.tap}`,
+    ...chain("bridge", t, `port_${vm.tap}`),
     ...[
       `ether saddr != ${vm.mac} drop`,
+      `ether type arp arp saddr ether != ${vm.mac} drop`,
       `ether type arp arp saddr ip != ${ip} drop`,
       `ether type ip ip saddr != ${ip} drop`,
       `ether type != { ip, arp } drop`,
@@ -71,16 +73,12 @@ export function vmRules(
       ...resolvers.flatMap((r) => accept({ to: `${r}/32`, ports: { from: 53, to: 53 } })),
     );
   lines.push(
-    `add chain bridge ${t} peer_${vm.tap}`,
-    ...[
-      "ether type arp accept",
-      // Not a new connection: replies to peers that connected to this VM.
-      "tcp flags & (syn | ack) != syn accept",
-      ...allowed,
-      "drop",
-    ].map((r) => `add rule bridge ${t} peer_${vm.tap} ${r}`),
+    ...chain("bridge", t, `peer_${vm.tap}`),
+    ...["ether type arp accept", ...allowed, "drop"].map(
+      (r) => `add rule bridge ${t} peer_${vm.tap} ${r}`,
+    ),
     `add element bridge ${t} peers { "${vm.tap}" : jump peer_${vm.tap} }`,
-    `add chain ip ${t} vm_${vm.tap}`,
+    ...chain("ip", t, `vm_${vm.tap}`),
     ...[
       "ct state established,related accept",
       ...allowed,
@@ -91,6 +89,11 @@ export function vmRules(
     `add element ip ${t} egress { ${ip} : jump vm_${vm.tap} }`,
   );
   return lines.join("\n") + "\n";
+}
+
+/** A chain made empty whether or not it was there (a leftover must not keep old rules). */
+function chain(family: string, table: string, name: string): string[] {
+  return [`add chain ${family} ${table} ${name}`, `flush chain ${family} ${table} ${name}`];
 }
 
 function accept(rule: EgressRule): string[] {

@@ -60,7 +60,7 @@ export async function removeSandbox(name: string): Promise<void> {
 /** Free what a sandbox that is not running held on its bridge (a no-op on user networking). */
 export async function releaseSandboxNetwork(name: string): Promise<void> {
   const bridge = existsSync(vmPaths(name).config) ? readVm(name).network?.bridge : undefined;
-  if (bridge && !isSandboxRunning(name)) await releaseBridge(name, bridge);
+  if (bridge && !vmIsLive(name)) await releaseBridge(name, bridge);
 }
 
 /** `plinth net down`: remove a bridge plinth made, refused while a VM on it runs. */

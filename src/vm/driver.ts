@@ -10,7 +10,11 @@ import type { VmPaths, VmShape } from "./state.js";
  * claimed, made once the dir and the VM's NIC exist.
  */
 export interface Launch {
-  create(paths: VmPaths, nic?: BridgeNic): { shape: VmShape; driver: VmDriver };
+  /** `append`: the caller's kernel arguments and the NIC's (`plinth.ip=`…), joined. */
+  create(
+    paths: VmPaths,
+    net: { nic?: BridgeNic; append?: string },
+  ): { shape: VmShape; driver: VmDriver };
 }
 
 /** The VMMs plinth drives; each is a folder under src/vm/ with a VmDriver. */

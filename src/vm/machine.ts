@@ -12,7 +12,7 @@ import { readMetadata, type ImageMetadata } from "../image/metadata.js";
 import { chooseAccel, type AccelRequest } from "./accel.js";
 import { sleep, type Launch, type SnapshotHooks, type Vmm, type VmDriver } from "./driver.js";
 import { FirecrackerDriver, firecrackerLaunch } from "./firecracker/driver.js";
-import { formatIpv4 } from "../net/address.js";
+import { formatIpv4, parseIpv4 } from "../net/address.js";
 import {
   attachBridge,
   nicCmdline,
@@ -156,7 +156,8 @@ export class Machine {
           isLive: vmIsLive,
           onEvent: emit,
         }));
-      const made = launch.create(paths, nic);
+      const append = [o.append, nic && nicCmdline(nic)].filter(Boolean).join(" ") || undefined;
+      const made = launch.create(paths, { nic, append });
       config = newConfig(name, o.image, meta, {
         accel,
         memMiB,
@@ -185,6 +186,9 @@ export class Machine {
         }
         why = outcome.why;
         await m.kill();
+        // Between attempts the claim, not a dead pid, says the VM is still held.
+        delete config.pid;
+        await writeVm(config);
         emit({
           type: "log",
           level: "warn",
@@ -501,8 +505,7 @@ function qemuLaunch(
   bootSource(o, meta, paths.dir); // its refusals, now
   const tscKhz = hostTscKhz();
   return {
-    create: (p, nic) => {
-      const append = [o.append, nic && nicCmdline(nic)].filter(Boolean).join(" ") || undefined;
+    create: (p, { nic, append }) => {
       const boot = bootSource({ ...o, append }, meta, p.dir);
       const userNet = o.net?.mode === "bridge" ? undefined : o.net;
       const argv = qemuArgv({
@@ -544,7 +547,13 @@ function checkBridge(net: BridgeOptions, o: StartOptions): BridgePlan {
       "--net bridge gives the guest its address on the kernel command line, which a disk boot does not take.",
       { hint: "Drop --boot disk, or use --net user." },
     );
-  requireTools(["ip", "nft"]);
+  if (/(^|\s)plinth\.(ip|gateway)=/.test(o.append ?? ""))
+    throw new UserError(
+      "APPEND_ON_BRIDGE",
+      "--net bridge leases the guest's address and gateway itself; --append cannot set them too.",
+      { hint: "Drop plinth.ip= and plinth.gateway= from --append (or use --net user)." },
+    );
+  requireTools(["ip", "nft", "conntrack"]);
   if (!hasTun())
     throw new UserError("NO_TUN", "--net bridge needs /dev/net/tun, and this host has none.", {
       hint: "Load the tun module (`modprobe tun`); `plinth doctor` checks it.",
@@ -552,9 +561,14 @@ function checkBridge(net: BridgeOptions, o: StartOptions): BridgePlan {
   return plan;
 }
 
-/** The guest's resolvers: --dns, else the image's own `dns`, else the host's. */
+/**
+ * The guest's resolvers: --dns, else the image's own `dns`, else the host's. Only IPv4
+ * ones: they become nft rules, and the bridge routes nothing else.
+ */
 function resolversFor(plan: BridgePlan, meta: ImageMetadata): string[] {
-  return plan.dns ?? meta.spec.dns ?? hostResolvers();
+  const ipv4 = (xs?: string[]) => xs?.filter((x) => parseIpv4(x) !== undefined);
+  const image = ipv4(meta.spec.dns);
+  return plan.dns ?? (image?.length ? image : hostResolvers());
 }
 
 function networkRecord(nic: BridgeNic): NonNullable<VmConfig["network"]> {

@@ -151,7 +151,7 @@ export async function listVms(all = false): Promise<(VmConfig & { running: boole
     if (isAlive(cfg.pid)) out.push({ ...cfg, running: true });
     else if (cfg.status === "exited") {
       if (all) out.push({ ...cfg, running: false });
-    } else await removeVm(name);
+    } else if (!vmIsLive(name)) await removeVm(name); // not between two boot attempts
   }
   return out;
 }
@@ -181,12 +181,12 @@ export async function claimVm(name: string): Promise<VmPaths> {
 const CLAIM = "claim.pid";
 
 /**
- * Something still holds VM `name`: its VMM runs, or the plinth that claimed it (starting,
- * retrying a boot, or driving it attached) is alive. What a dead VM held can be freed.
+ * Something still holds VM `name`: its VMM runs, or (no VMM started yet, or between boot
+ * attempts) the plinth that claimed it is alive. What a dead VM held can be freed.
  */
 export function vmIsLive(name: string): boolean {
   const cfg = existsSync(vmPaths(name).config) ? tryReadVm(name) : undefined;
-  return isAlive(cfg?.pid) || claimedByLiveProcess(name);
+  return cfg?.pid ? isAlive(cfg.pid) : claimedByLiveProcess(name);
 }
 
 /** A VM dir without state yet whose claiming plinth process is still alive: starting. */

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { netFromFlags } from "../../src/cli/options.js";
-import { macFor, parseIpv4, parsePool, tapFor } from "../../src/net/address.js";
+import { netFromFlags, presetOptionalValues } from "../../src/cli/options.js";
+import { macFor, overlaps, parseIpv4, parsePool, tapFor, tryCidr } from "../../src/net/address.js";
 import { egressPolicy, parseEgressRule } from "../../src/net/egress.js";
 import { baseRules, vmCleanup, vmRules } from "../../src/net/nft.js";
 
@@ -55,6 +55,15 @@ describe("egress rules", () => {
   });
 });
 
+/** The rules a script adds to one chain of plinth0's table in `family`, in order. */
+function rulesOf(script: string, family: string, chain: string): string[] {
+  const prefix = `add rule ${family} plinth_plinth0 ${chain} `;
+  return script
+    .split("\n")
+    .filter((l) => l.startsWith(prefix))
+    .map((l) => l.slice(prefix.length));
+}
+
 describe("nft rules", () => {
   const allow = egressPolicy(["203.0.113.1:8080", "198.51.100.0/24"]);
 
@@ -63,16 +72,13 @@ describe("nft rules", () => {
     expect(text).toContain("port_pt0ad50002 ether saddr != 02:70:6c:d5:00:02 drop");
     expect(text).toContain("ether type ip ip saddr != 10.213.0.2 drop");
     expect(text).toContain("ether type arp arp saddr ip != 10.213.0.2 drop");
+    expect(text).toContain("ether type arp arp saddr ether != 02:70:6c:d5:00:02 drop");
     expect(text).not.toContain("vm_pt0ad50002");
   });
 
   it("a restricted VM: replies, DNS to its resolvers and the rules pass; the rest is refused", () => {
     const text = vmRules("plinth0", vm, allow, ["192.0.2.53"]);
-    const chain = text
-      .split("\n")
-      .filter((l) => l.startsWith("add rule ip plinth_plinth0 vm_pt0ad50002 "))
-      .map((l) => l.replace("add rule ip plinth_plinth0 vm_pt0ad50002 ", ""));
-    expect(chain).toEqual([
+    expect(rulesOf(text, "ip", "vm_pt0ad50002")).toEqual([
       "ct state established,related accept",
       "ip daddr 192.0.2.53 tcp dport 53 accept",
       "ip daddr 192.0.2.53 udp dport 53 accept",
@@ -91,10 +97,20 @@ describe("nft rules", () => {
     ).not.toContain("dport 53");
   });
 
-  it("nft itself accepts the tables and a VM's rules (checked in a throwaway network namespace)", () => {
+  it("nft applies the tables and a VM's rules, and the cleanup leaves only the tables (in a throwaway network namespace)", () => {
     const script = baseRules("plinth0", pool) + vmRules("plinth0", vm, allow, ["192.0.2.53"]);
-    // `unshare -n`: a new, empty namespace that goes with the command; -c commits nothing.
-    execFileSync("unshare", ["-n", "nft", "-c", "-f", "-"], { input: script, stdio: "pipe" });
+    const cleanup = vmCleanup("plinth0", vm)
+      .map((c) => `nft ${c.map((a) => `'${a}'`).join(" ")}`)
+      .join(" && ");
+    // `unshare -n`: a new, empty namespace that goes with the command.
+    const after = execFileSync(
+      "unshare",
+      ["-n", "sh", "-c", `nft -f - && ${cleanup} && nft list ruleset`],
+      { input: script, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] },
+    );
+    expect(after).toContain("table ip plinth_plinth0");
+    expect(after).toContain("masquerade");
+    expect(after).not.toMatch(/pt0ad50002|10\.213\.0\.2\b/);
   });
 
   it("cleanup names every object a VM's rules made", () => {
@@ -106,6 +122,24 @@ describe("nft rules", () => {
       expect(
         cleanup.some((c) => c.startsWith(`delete element ${m[1]} plinth_plinth0 ${m[2]} `)),
       ).toBe(true);
+  });
+
+  it("a restricted VM's frames to other VMs pass only where a rule allows", () => {
+    const text = vmRules("plinth0", vm, allow, []);
+    expect(rulesOf(text, "bridge", "peer_pt0ad50002")).toEqual([
+      "ether type arp accept",
+      "ip daddr 203.0.113.1 tcp dport 8080 accept",
+      "ip daddr 203.0.113.1 udp dport 8080 accept",
+      "ip daddr 198.51.100.0/24 accept",
+      "drop",
+    ]);
+  });
+
+  it("pools overlap when they share an address", () => {
+    const c = (s: string) => tryCidr(s)!;
+    expect(overlaps(c("10.213.0.0/24"), c("10.213.0.128/25"))).toBe(true);
+    expect(overlaps(c("10.0.0.0/8"), c("10.213.0.0/24"))).toBe(true);
+    expect(overlaps(c("10.213.0.0/24"), c("10.213.1.0/24"))).toBe(false);
   });
 });
 
@@ -137,5 +171,32 @@ describe("run's network flags", () => {
     expect(() => netFromFlags({ ...flags, net: "bridge", denyEgress: "some" })).toThrow(
       /--deny-egress takes other or all/,
     );
+  });
+});
+
+describe("options with an optional value", () => {
+  it("a bare --net or --deny-egress does not take the image as its value", () => {
+    expect(presetOptionalValues(["node", "plinth", "run", "--net", "img", "--", "--net"])).toEqual([
+      "node",
+      "plinth",
+      "run",
+      "--net=user",
+      "img",
+      "--",
+      "--net",
+    ]);
+    expect(presetOptionalValues(["run", "--net", "bridge", "--deny-egress", "img"])).toEqual([
+      "run",
+      "--net",
+      "bridge",
+      "--deny-egress=other",
+      "img",
+    ]);
+    expect(presetOptionalValues(["run", "--deny-egress", "all", "img"])).toEqual([
+      "run",
+      "--deny-egress",
+      "all",
+      "img",
+    ]);
   });
 });

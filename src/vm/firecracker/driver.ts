@@ -10,7 +10,6 @@ import { UserError } from "../../errors.js";
 import { run } from "../../host/exec.js";
 import { which } from "../../host/tools.js";
 import type { ImageMetadata } from "../../image/metadata.js";
-import { nicCmdline } from "../../net/bridge.js";
 import { connectUnix, firstLine, sleep, spawnVmm, type Launch, type VmDriver } from "../driver.js";
 import type { VmPaths } from "../state.js";
 import { apiPut } from "./api.js";
@@ -230,8 +229,7 @@ export function firecrackerLaunch(
     rootfs: path.resolve(o.image, "rootfs.ext4"),
   };
   return {
-    create: (paths, nic) => {
-      const append = [o.append, nic && nicCmdline(nic)].filter(Boolean).join(" ");
+    create: (paths, { nic, append }) => {
       const bootArgs = bootArgsFor([meta.kernel.cmdline, append].filter(Boolean).join(" "));
       const launch: FirecrackerLaunch = {
         binary: binary!,

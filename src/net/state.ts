@@ -1,0 +1,106 @@
+import { existsSync, readdirSync } from "node:fs";
+import { mkdir, rename, rm, rmdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+import { plinthHome } from "../paths.js";
+import { withPathLock } from "../store/lock.js";
+import { inside } from "../util/safe-path.js";
+import { readStateFile } from "../util/state-file.js";
+import { netnsId } from "./host.js";
+
+const Lease = z.object({
+  vm: z.string(),
+  tap: z.string(),
+  mac: z.string(),
+  /** Kept so that the VM's rules can be made again if the tables are (a firewall reload). */
+  egress: z.object({
+    allow: z.array(
+      z.object({
+        to: z.string(),
+        ports: z.object({ from: z.number().int(), to: z.number().int() }).optional(),
+      }),
+    ),
+    deny: z.enum(["none", "other", "all"]),
+  }),
+  resolvers: z.array(z.string()),
+});
+export type Lease = z.infer<typeof Lease>;
+
+/** What plinth made for one bridge, and who holds which address (by address). */
+const NetworkSchema = z.object({
+  bridge: z.string(),
+  subnet: z.string(),
+  /** IPv4 forwarding before plinth turned it on; `net down` puts back a "0". */
+  forwardingBefore: z.enum(["0", "1"]),
+  leases: z.record(z.string(), Lease),
+});
+export type Network = z.infer<typeof NetworkSchema>;
+
+export function netDir(): string {
+  return path.join(plinthHome(), "net");
+}
+
+/**
+ * `$PLINTH_HOME/net/<netns>/<bridge>/`: a bridge, its TAPs and rules live in one network
+ * namespace (this process's, by its nsfs inode), so their state does too: a plinth in
+ * another namespace sees none of it and touches none of it.
+ */
+function stateDir(bridge: string, ns = netnsId()): string {
+  return inside(netDir(), path.join(String(ns), bridge));
+}
+
+const file = (bridge: string) => path.join(stateDir(bridge), "network.json");
+
+export function hasNetwork(bridge: string): boolean {
+  return existsSync(file(bridge));
+}
+
+export function readNetwork(bridge: string): Network | undefined {
+  if (!hasNetwork(bridge)) return undefined;
+  return readStateFile(file(bridge), NetworkSchema, `state of bridge ${bridge}`, {
+    hint: `Remove ${file(bridge)} once nothing runs on ${bridge}.`,
+  });
+}
+
+export async function writeNetwork(net: Network): Promise<void> {
+  const f = file(net.bridge);
+  const tmp = `${f}.${process.pid}.tmp`;
+  await mkdir(path.dirname(f), { recursive: true });
+  await writeFile(tmp, JSON.stringify(net, null, 2) + "\n");
+  await rename(tmp, f);
+}
+
+export async function removeNetworkState(bridge: string): Promise<void> {
+  await rm(file(bridge), { force: true });
+  await rmdir(stateDir(bridge)).catch(() => undefined);
+  await rmdir(path.dirname(stateDir(bridge))).catch(() => undefined);
+}
+
+/** Run `fn` holding the bridge's lock (`<state dir>.lock`): leases are taken in turn. */
+export function withNetworkLock<T>(bridge: string, fn: () => Promise<T>): Promise<T> {
+  return withPathLock(
+    stateDir(bridge),
+    { code: "NET_LOCKED", message: `The bridge ${bridge} is busy: another plinth is changing it.` },
+    fn,
+  );
+}
+
+/** Every bridge's state in this PLINTH_HOME, with whether it is this namespace's. */
+export function allNetworks(names: RegExp): (Network & { here: boolean })[] {
+  if (!existsSync(netDir())) return [];
+  const here = String(netnsId());
+  return readdirSync(netDir())
+    .filter((ns) => /^\d+$/.test(ns))
+    .flatMap((ns) =>
+      readdirSync(path.join(netDir(), ns))
+        .filter((b) => names.test(b))
+        .flatMap((b) => {
+          const f = path.join(netDir(), ns, b, "network.json");
+          if (!existsSync(f)) return [];
+          const n = readStateFile(f, NetworkSchema, `state of bridge ${b}`, {
+            hint: `Remove ${f} once nothing runs on ${b}.`,
+          });
+          return [{ ...n, here: ns === here }];
+        }),
+    );
+}
