@@ -19,8 +19,9 @@ export const STAGE_FORMAT = 1;
  * 3: the static Go agent, PID 1 of minimal images (no Node.js, no tini, no shell init).
  * 4: one build epoch (pinned inode times), per-machine identity made on first boot.
  * 5: an SPDX 2.3 SBOM (sbom.spdx.json) in every image.
+ * 6: guest-config parses the command line in the shell and sets the network with one ip.
  */
-export const IMAGE_FORMAT = 5;
+export const IMAGE_FORMAT = 6;
 
 export interface BootstrapPlan {
   distro: Spec["base"]["distro"];

@@ -190,27 +190,47 @@ describe("another distribution's names on a Debian base", () => {
 });
 
 describe("guest-config", () => {
-  // The script's own argument parser, run by the host's sh on a made-up command line.
-  const arg = (cmdline: string, name: string) =>
-    execFileSync(
-      "sh",
-      [
-        "-c",
-        GUEST_CONFIG_SCRIPT.slice(
-          GUEST_CONFIG_SCRIPT.indexOf("arg() {"),
-          GUEST_CONFIG_SCRIPT.indexOf("hostname=$(arg hostname)"),
-        ) + `arg ${name}`,
-      ],
-      { env: { cmdline }, encoding: "utf8" },
-    ).trim();
+  // The script's own parser, run by the host's sh on a made-up command line: what it sets.
+  const parse = (cmdline: string) =>
+    JSON.parse(
+      execFileSync(
+        "sh",
+        [
+          "-c",
+          GUEST_CONFIG_SCRIPT.slice(
+            GUEST_CONFIG_SCRIPT.indexOf("hostname= ip="),
+            GUEST_CONFIG_SCRIPT.indexOf("set +f"),
+          ) +
+            `printf '{"hostname":"%s","ip":"%s","gateway":"%s","dns":"%s","ssh_key":"%s","ssh_user":"%s"}' ` +
+            `"$hostname" "$ip" "$gateway" "$dns" "$ssh_key" "$ssh_user"`,
+        ],
+        { env: { cmdline }, encoding: "utf8" },
+      ),
+    );
+  const none = { hostname: "", ip: "", gateway: "", dns: "", ssh_key: "", ssh_user: "" };
 
   it("reads plain and quoted plinth.* values from the kernel command line", () => {
-    const cmdline =
-      'console=ttyS0 plinth.ip=172.16.0.100/24 plinth.ssh_key="ssh-ed25519 AAAAC3Nza lia@host" plinth.gateway=172.16.0.1';
-    expect(arg(cmdline, "ip")).toBe("172.16.0.100/24");
-    expect(arg(cmdline, "gateway")).toBe("172.16.0.1");
-    expect(arg(cmdline, "ssh_key")).toBe("ssh-ed25519 AAAAC3Nza lia@host");
-    expect(arg(cmdline, "dns")).toBe("");
-    expect(arg("plinth.ip=10.0.0.2/8 quiet", "ip")).toBe("10.0.0.2/8");
+    expect(
+      parse(
+        'console=ttyS0 plinth.ip=172.16.0.100/24 plinth.ssh_key="ssh-ed25519 AAAAC3Nza lia@host" plinth.gateway=172.16.0.1 *',
+      ),
+    ).toEqual({
+      ...none,
+      ip: "172.16.0.100/24",
+      gateway: "172.16.0.1",
+      ssh_key: "ssh-ed25519 AAAAC3Nza lia@host",
+    });
+    expect(
+      parse('plinth.hostname="one" plinth.dns=1.1.1.1,8.8.8.8 plinth.ssh_user=agent quiet'),
+    ).toEqual({ ...none, hostname: "one", dns: "1.1.1.1,8.8.8.8", ssh_user: "agent" });
+  });
+
+  it("takes the last of a repeated key, as the kernel does, and ignores other keys", () => {
+    expect(
+      parse(
+        'plinth.ip=10.0.0.2/8 plinth.ssh_key="ssh-rsa AAA" plinth.other=x plinth.ip=10.0.0.3/8 plinth.ssh_key="ssh-ed25519 BBB c" root=/dev/vda',
+      ),
+    ).toEqual({ ...none, ip: "10.0.0.3/8", ssh_key: "ssh-ed25519 BBB c" });
+    expect(parse('plinth.ip=a=b plinth.hostname=""')).toEqual({ ...none, ip: "a=b" });
   });
 });

@@ -3,43 +3,81 @@ import type { Rootfs } from "./rootfs.js";
 import { GUEST_CONFIG } from "../../contract.js";
 
 /**
- * Identity and network from the kernel command line, in both init modes: the minimal init
- * runs it in the background, systemd images run it as an early oneshot unit. Lia's
+ * Identity and network from the kernel command line, in both init modes: the agent runs it
+ * before it answers as PID 1 of a minimal image, systemd images run it as an early oneshot
+ * unit, and images without the agent too. Lia's
  * lia.ip / lia.gateway / lia.ssh_key, generalised under plinth's names:
  *   plinth.hostname=NAME  plinth.ip=ADDR/PREFIX  plinth.gateway=ADDR  plinth.dns=A[,B…]
  *   plinth.ssh_key="TYPE KEY [COMMENT]"  plinth.ssh_user=NAME (default root)
+ * A plain template literal: the shell's own \${…} are escaped.
  */
-export const GUEST_CONFIG_SCRIPT = String.raw`#!/bin/sh
+export const GUEST_CONFIG_SCRIPT = `#!/bin/sh
 # plinth guest-config: hostname, network and an SSH key from the kernel command line.
+# It runs before the agent answers, on what may be one emulated vCPU where every exec
+# costs tens of milliseconds: the parsing is the shell's own, and one ip does the rest.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 read -r cmdline < /proc/cmdline
 case " $cmdline" in *" plinth."*) ;; *) exit 0;; esac # nothing to do: no forks
-# The value of plinth.$1=, quoted ("a b") or not; the last one wins, as with the kernel.
-arg() {
-  printf ' %s\n' "$cmdline" | sed -n "s/^.* plinth\.$1=\(\"[^\"]*\"\|[^ ]*\).*$/\1/p" | sed 's/^"\(.*\)"$/\1/'
+# plinth.KEY=VALUE words, VALUE quoted ("a b") or not; the last one wins, as with the kernel.
+hostname= ip= gateway= dns= ssh_key= ssh_user= open= key= value=
+set_arg() {
+  case "$1" in
+    hostname) hostname=$2 ;; ip) ip=$2 ;; gateway) gateway=$2 ;; dns) dns=$2 ;;
+    ssh_key) ssh_key=$2 ;; ssh_user) ssh_user=$2 ;;
+  esac
 }
-hostname=$(arg hostname)
+set -f
+for word in $cmdline; do
+  if [ -n "$open" ]; then
+    case "$word" in
+      *'"') open=; word=\${word%'"'}; set_arg "$key" "$value $word" ;;
+      *) value="$value $word" ;;
+    esac
+    continue
+  fi
+  case "$word" in
+    plinth.*=*) word=\${word#plinth.}; key=\${word%%=*}; value=\${word#*=} ;;
+    *) continue ;;
+  esac
+  case "$value" in
+    '"'*'"') value=\${value#'"'}; set_arg "$key" "\${value%'"'}" ;;
+    '"'*) value=\${value#'"'}; open=1 ;;
+    *) set_arg "$key" "$value" ;;
+  esac
+done
+set +f
 [ -n "$hostname" ] && echo "$hostname" > /proc/sys/kernel/hostname
-ip=$(arg ip)
 if [ -n "$ip" ] && command -v ip >/dev/null; then
-  ip link set lo up
-  ip link set eth0 up && ip addr replace "$ip" dev eth0
-  gateway=$(arg gateway)
-  [ -n "$gateway" ] && ip route replace default via "$gateway"
+  # One exec for all of it; busybox's ip has no -batch, so it falls back to one per step.
+  ip -force -batch - 2>/dev/null <<IP || {
+link set lo up
+link set eth0 up
+addr replace $ip dev eth0
+\${gateway:+route replace default via $gateway}
+IP
+    ip link set lo up
+    ip link set eth0 up && ip addr replace "$ip" dev eth0
+    [ -n "$gateway" ] && ip route replace default via "$gateway"
+  }
 fi
-dns=$(arg dns)
 if [ -n "$dns" ]; then
-  rm -f /etc/resolv.conf
-  for server in $(echo "$dns" | tr , ' '); do echo "nameserver $server"; done > /etc/resolv.conf
+  [ -L /etc/resolv.conf ] && rm -f /etc/resolv.conf # e.g. systemd-resolved's stub
+  IFS=, ; for server in $dns; do echo "nameserver $server"; done > /etc/resolv.conf; unset IFS
 fi
-key=$(arg ssh_key)
-if [ -n "$key" ]; then
-  user=$(arg ssh_user); [ -n "$user" ] || user=root
-  home=$(getent passwd "$user" | cut -d: -f6)
+if [ -n "$ssh_key" ]; then
+  user=\${ssh_user:-root} home=
+  while IFS=: read -r name _ _ _ _ dir _; do
+    [ "$name" = "$user" ] && home=$dir && break
+  done < /etc/passwd
   if [ -n "$home" ]; then
+    keys=$home/.ssh/authorized_keys
     mkdir -p "$home/.ssh"
-    grep -qxF "$key" "$home/.ssh/authorized_keys" 2>/dev/null || echo "$key" >> "$home/.ssh/authorized_keys"
-    chmod 700 "$home/.ssh"; chmod 600 "$home/.ssh/authorized_keys"
+    known=
+    if [ -f "$keys" ]; then
+      while IFS= read -r line; do [ "$line" = "$ssh_key" ] && known=1 && break; done < "$keys"
+    fi
+    [ -n "$known" ] || echo "$ssh_key" >> "$keys"
+    chmod 700 "$home/.ssh"; chmod 600 "$keys"
     chown -R "$user:" "$home/.ssh"
   fi
 fi
