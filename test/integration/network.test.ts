@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ensureImage } from "../../src/builder/build.js";
 import { CLI, integrationSkipReason, ROOT } from "../helpers.js";
 import { makeLab, peerServer, SERVER, type Lab } from "../netns.js";
@@ -66,12 +66,13 @@ describe.skipIf(!!skip)("--net bridge (in a network namespace of the test's own)
       image,
     ]);
     expect(r.exitCode, r.stderr).toBe(0);
-    // guest-config runs beside the agent: wait for the address (and sshd) to be there.
+    // sshd starts after the agent answers: wait for the address and for port 22 (0016)
+    // to be listening (0A) in the kernel's own table, not for sshd's pid file.
     const up = await exec(
       name,
-      "for i in $(seq 300); do ip -4 -o addr show eth0 | grep -q inet && [ -s /run/sshd.pid ] && exit 0; sleep 0.1; done; exit 1",
+      "for i in $(seq 300); do ip -4 -o addr show eth0 | grep -q inet && grep -q ':0016 00000000:0000 0A' /proc/net/tcp && exit 0; sleep 0.1; done; exit 1",
     );
-    expect(up.exitCode, `${name}: no address or sshd after 30 s`).toBe(0);
+    expect(up.exitCode, `${name}: no address or no sshd listening after 30 s`).toBe(0);
     return (await ps()).find((v) => v.name === name)!.network!;
   };
   /**
@@ -105,8 +106,13 @@ except OSError: print('no answer')"`;
     lab = makeLab("net");
     server = await peerServer(lab, [8080, 8081]);
   });
-  afterAll(async () => {
+  // A test that fails midway leaves its VMs: stop them, so the next test starts clean.
+  const stopAll = async () => {
     for (const vm of await ps().catch(() => [])) await plinth(["stop", vm.name]);
+  };
+  afterEach(stopAll);
+  afterAll(async () => {
+    await stopAll();
     await plinth(["net", "down"]);
     server?.stop();
     lab?.destroy();
@@ -120,8 +126,17 @@ except OSError: print('no answer')"`;
     expect(b.ip).toMatch(/^10\.213\.0\.\d+$/);
     expect(a.ip).not.toBe(b.ip);
     // Each reaches the other's sshd across the bridge.
-    expect((await exec("net-a", connect(b.ip, 22))).stdout).toMatch(/^SSH-2\.0-/);
-    expect((await exec("net-b", connect(a.ip, 22))).stdout).toMatch(/^SSH-2\.0-/);
+    for (const [from, to, ip] of [
+      ["net-a", "net-b", b.ip!],
+      ["net-b", "net-a", a.ip!],
+    ] as const) {
+      const got = (await exec(from, connect(ip, 22))).stdout;
+      // On a failure, say what the other side was listening on then.
+      const listens = /^SSH-2\.0-/.test(got)
+        ? ""
+        : (await exec(to, "grep ' 0A ' /proc/net/tcp")).stdout;
+      expect(got, `${from} → ${to}:22; ${to} listens on: ${listens}`).toMatch(/^SSH-2\.0-/);
+    }
     // The outside sees the host's uplink address, never a VM's.
     expect((await exec("net-a", connect(lab.server, 8080))).stdout).toBe(`peer ${lab.uplink}`);
     expect((await exec("net-b", connect(lab.server, 8080))).stdout).toBe(`peer ${lab.uplink}`);
