@@ -112,7 +112,6 @@ except OSError: print('no answer')"`;
   };
   afterEach(stopAll);
   afterAll(async () => {
-    await stopAll();
     await plinth(["net", "down"]);
     server?.stop();
     lab?.destroy();
