@@ -144,10 +144,13 @@ except OSError: print('no answer')"`;
       `8080 ${lab.uplink}`,
     ]);
     // From the bridge's side, root logs in to A with the key given on the kernel command line.
-    const ssh = lab.sh(lab.host, [
+    const sshArgs = [
       "ssh",
       ...["-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"],
       ...["-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10"],
+    ];
+    const ssh = lab.sh(lab.host, [
+      ...sshArgs,
       `root@${a.ip}`,
       "hostname; ip -4 -o addr show eth0; ip route show default; cat /etc/resolv.conf",
     ]);
@@ -155,6 +158,16 @@ except OSError: print('no answer')"`;
     expect(ssh).toContain(`inet ${a.ip}/24`);
     expect(ssh).toContain("default via 10.213.0.1 dev eth0");
     expect(ssh).toContain(`nameserver ${lab.server}`);
+    // sshd outlives the agent's start-up time limits (it once was killed 60 s after it
+    // started): wait until it is 65 s old, then log in again.
+    const aged = await exec(
+      "net-a",
+      "for i in $(seq 90); do [ $(( $(date +%s) - $(stat -c %Y /run/sshd.pid) )) -ge 65 ] && exit 0; sleep 1; done; exit 1",
+    );
+    expect(aged.exitCode, aged.stderr).toBe(0);
+    expect(lab.sh(lab.host, [...sshArgs, `root@${a.ip}`, "echo still here"])).toContain(
+      "still here",
+    );
 
     // The bridge is not removed from under running VMs.
     const busy = await plinth(["net", "down"]);

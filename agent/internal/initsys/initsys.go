@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -382,9 +383,16 @@ func sshd() {
 		null.Close()
 	}
 	_ = os.MkdirAll("/run/sshd", 0o755)
-	// sshd forks into the background; the reaper takes care of the daemon later.
-	if !proc.Success(proc.Run(60*time.Second, nil, bin)) {
-		logf(bin, " failed to start")
+	// -D: in the foreground, as a child of the agent for its whole life. Without it sshd
+	// would still not fork here: its parent is PID 1 and it leads its own session, which
+	// it takes for "already daemonized" (sshd.c), so a waited-for Run would kill it.
+	ws, err := proc.Run(0, nil, bin, "-D")
+	if err != nil {
+		logf(bin, ": ", err.Error())
+	} else if ws.Signaled() {
+		logf(bin, " killed by signal ", strconv.Itoa(int(ws.Signal())))
+	} else {
+		logf(bin, " exited with status ", strconv.Itoa(ws.ExitStatus()))
 	}
 }
 
