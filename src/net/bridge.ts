@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { UserError } from "../errors.js";
 import { noEvents, type EventSink } from "../events.js";
 import { isValidName } from "../names.js";
@@ -15,12 +16,13 @@ import {
 } from "./address.js";
 import { egressPolicy, type EgressPolicy } from "./egress.js";
 import * as host from "./host.js";
-import { baseRules, tableName, vmCleanup, vmRules, type VmNic } from "./nft.js";
+import { baseRules, replaceTables, tableName, vmCleanup, vmRules, type VmNic } from "./nft.js";
 import {
   allNetworks,
   hasNetwork,
   readNetwork,
   removeNetworkState,
+  TAP_NAME,
   withNetworkLock,
   writeNetwork,
   type Lease,
@@ -61,14 +63,18 @@ export interface BridgeNic extends VmNic {
   gateway: number;
   resolvers: string[];
   restricted: boolean;
+  /** The lease's id: releaseBridge frees this lease and no later one of the same VM name. */
+  lease: string;
 }
 
 /** Whether VM `name` still holds what it leased (its VMM or its plinth alive): vm/state's. */
 export type IsLive = (name: string) => boolean;
 
 const BRIDGE_NAME = /^[a-zA-Z][a-zA-Z0-9_]{0,14}$/;
-/** How plinth names its TAPs (address.ts, tapFor). */
-const TAP_NAME = /^pt[0-9a-f]{8}$/;
+
+/** The alias plinth gives the bridge and TAPs it makes: a device without it is not plinth's. */
+const markOf = (net: Network) => `plinth:${net.id}`;
+const newId = () => randomBytes(8).toString("hex");
 
 export function planBridge(o: BridgeOptions): BridgePlan {
   const bridge = o.bridge ?? DEFAULT_BRIDGE;
@@ -115,7 +121,10 @@ export async function attachBridge(
   return withNetworkLock(bridge, async () => {
     const exists = await host.linkExists(bridge);
     let net = readNetwork(bridge);
-    if (exists && !net) throw foreignBridge(bridge, "Pick another --bridge.");
+    // The state alone proves nothing (a reboot, a namespace id reused): the device must
+    // carry the mark plinth gave it.
+    if (exists && (!net || (await host.linkMark(bridge)) !== markOf(net)))
+      throw foreignBridge(bridge, "Pick another --bridge.");
     if (net && plan.subnetGiven && net.subnet !== formatCidr(plan.pool.subnet))
       throw new UserError(
         "BRIDGE_SUBNET",
@@ -124,19 +133,24 @@ export async function attachBridge(
           hint: `Drop --subnet, pick another --bridge, or \`plinth net down --bridge ${bridge}\` first.`,
         },
       );
-    if (!exists) await refuseOverlap(plan.pool.subnet);
     net ??= {
+      id: newId(),
       bridge,
       subnet: formatCidr(plan.pool.subnet),
       forwardingBefore: host.forwarding(),
       leases: {},
     };
+    const pool = parsePool(net.subnet);
+    if (!exists) await refuseOverlap(pool.subnet);
     // Recorded before the bridge is made: what plinth made is never left unrecorded.
     await writeNetwork(net);
     await sweep(net, (l) => l.vm === vm || !isLive(l.vm));
-    const pool = parsePool(net.subnet);
     if (!exists) {
-      await host.createBridge(bridge, `${formatIpv4(pool.gateway)}/${pool.subnet.prefix}`);
+      await host.createBridge(
+        bridge,
+        `${formatIpv4(pool.gateway)}/${pool.subnet.prefix}`,
+        markOf(net),
+      );
       emit({ type: "log", level: "info", message: `made bridge ${bridge} (${net.subnet})` });
     }
     await ensureTables(net, pool, emit);
@@ -163,6 +177,7 @@ export async function attachBridge(
       gateway: pool.gateway,
       resolvers: o.resolvers,
       restricted: plan.egress.deny !== "none",
+      lease: newId(),
     };
     if (await host.linkExists(nic.tap))
       throw new UserError(
@@ -173,6 +188,7 @@ export async function attachBridge(
     // Leased before the TAP is made: a plinth killed in between leaves a lease to sweep.
     const addr = formatIpv4(ip);
     net.leases[addr] = {
+      id: nic.lease,
       vm,
       tap: nic.tap,
       mac: nic.mac,
@@ -182,24 +198,24 @@ export async function attachBridge(
     await writeNetwork(net);
     try {
       await host.forgetConnections(addr);
-      await host.createTap(nic.tap, bridge);
+      await host.createTap(nic.tap, bridge, markOf(net));
       await host.nftApply(vmRules(bridge, nic, plan.egress, o.resolvers));
     } catch (error) {
-      await sweep(net, (l) => l.vm === vm);
+      await sweep(net, (l) => l.id === nic.lease);
       throw error;
     }
     return nic;
   });
 }
 
-/** Free what VM `vm` holds on `bridge` in this namespace: its TAP, its rules, its lease. */
-export async function releaseBridge(vm: string, bridge: string): Promise<void> {
-  const holds = (n?: Network) => Object.values(n?.leases ?? {}).some((l) => l.vm === vm);
+/** Free lease `lease` on `bridge` in this namespace: its TAP, its rules, its address. */
+export async function releaseBridge(bridge: string, lease: string): Promise<void> {
+  const holds = (n?: Network) => Object.values(n?.leases ?? {}).some((l) => l.id === lease);
   // Most calls find nothing (a stop after the VM's own release): no lock for those.
   if (!hasNetwork(bridge) || !holds(readNetwork(bridge))) return;
   await withNetworkLock(bridge, async () => {
     const net = readNetwork(bridge);
-    if (net) await sweep(net, (l) => l.vm === vm);
+    if (net) await sweep(net, (l) => l.id === lease);
   });
 }
 
@@ -210,6 +226,8 @@ export interface NetDownReport {
   /** The VMs whose leases were freed (a killed plinth's). */
   freed: string[];
   taps: string[];
+  /** A device of the bridge's name without plinth's mark (made by someone else since): kept. */
+  keptForeign: boolean;
   forwardingRestored: boolean;
 }
 
@@ -226,7 +244,14 @@ export async function netDown(bridge: string, vmIsLive: IsLive): Promise<NetDown
     if (!net) {
       if (await host.linkExists(bridge))
         throw foreignBridge(bridge, "plinth removes only what it made: remove it by hand.");
-      return { bridge, removed: false, freed: [], taps: [], forwardingRestored: false };
+      return {
+        bridge,
+        removed: false,
+        freed: [],
+        taps: [],
+        keptForeign: false,
+        forwardingRestored: false,
+      };
     }
     const running = Object.values(net.leases)
       .map((l) => l.vm)
@@ -238,19 +263,28 @@ export async function netDown(bridge: string, vmIsLive: IsLive): Promise<NetDown
     const freed = Object.values(net.leases).map((l) => l.vm);
     const taps = Object.values(net.leases).map((l) => l.tap);
     await sweep(net, () => true);
-    // A TAP a killed plinth made but had not recorded: a port of this bridge, named as plinth names them.
+    const mark = markOf(net);
+    // A TAP a killed plinth made but had not recorded: a port of this bridge with its mark.
     for (const port of await host.bridgePorts(bridge))
-      if (TAP_NAME.test(port)) {
-        await host.deletePort(port, bridge);
-        taps.push(port);
+      if (TAP_NAME.test(port.ifname) && port.ifalias === mark) {
+        await host.deletePort(port.ifname, bridge, mark);
+        taps.push(port.ifname);
       }
     await dropTables(bridge);
-    await host.deleteLink(bridge);
+    const keptForeign = (await host.linkExists(bridge)) && (await host.linkMark(bridge)) !== mark;
+    await host.deleteLink(bridge, mark);
     const others = (await host.bridges()).length > 0 || (await otherPlinthTables());
     const restore = net.forwardingBefore === "0" && host.forwarding() === "1" && !others;
     if (restore) host.setForwarding(false);
     await removeNetworkState(bridge);
-    return { bridge, removed: true, freed, taps: [...new Set(taps)], forwardingRestored: restore };
+    return {
+      bridge,
+      removed: true,
+      freed,
+      taps: [...new Set(taps)],
+      keptForeign,
+      forwardingRestored: restore,
+    };
   });
 }
 
@@ -266,7 +300,7 @@ async function sweep(net: Network, which: (l: Lease) => boolean): Promise<void> 
     if (!which(lease)) continue;
     const nic = { ip: parseIpv4(addr)!, tap: lease.tap, mac: lease.mac };
     for (const cmd of vmCleanup(net.bridge, nic)) await host.nftTry(cmd);
-    await host.deletePort(lease.tap, net.bridge);
+    await host.deletePort(lease.tap, net.bridge, markOf(net));
     await host.forgetConnections(addr);
     delete net.leases[addr];
     changed = true;
@@ -281,11 +315,12 @@ async function sweep(net: Network, which: (l: Lease) => boolean): Promise<void> 
 async function ensureTables(net: Network, pool: Pool, emit: EventSink): Promise<void> {
   const t = tableName(net.bridge);
   if ((await host.nftTableExists("ip", t)) && (await host.nftTableExists("bridge", t))) return;
-  await dropTables(net.bridge);
   const vms = Object.entries(net.leases).map(([addr, l]) =>
     vmRules(net.bridge, { ip: parseIpv4(addr)!, tap: l.tap, mac: l.mac }, l.egress, l.resolvers),
   );
-  await host.nftApply(baseRules(net.bridge, pool) + vms.join(""));
+  // One transaction: what is left of the old tables goes as the new ones come, so no
+  // VM runs unfiltered in between, nor after a failed apply.
+  await host.nftApply(replaceTables(net.bridge) + baseRules(net.bridge, pool) + vms.join(""));
   if (vms.length)
     emit({
       type: "log",

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { run, tryRun } from "../host/exec.js";
+import { parseIpv4 } from "./address.js";
 
 /**
  * The host-side network operations plinth performs, each one `ip`, `nft` or `conntrack`
@@ -20,38 +21,68 @@ export async function linkExists(name: string): Promise<boolean> {
   return (await ipJson(["link", "show", "dev", name])) !== undefined;
 }
 
-export async function createBridge(name: string, address: string): Promise<void> {
-  await ip(["link", "add", "name", name, "type", "bridge"]);
-  await ip(["addr", "add", address, "dev", name]);
-  await ip(["link", "set", "dev", name, "up"]);
-}
-
-/** A persistent TAP, a port of `bridge`: the VMM opens it by name and it outlives the VMM. */
-export async function createTap(name: string, bridge: string): Promise<void> {
-  await ip(["tuntap", "add", "dev", name, "mode", "tap"]);
-  await ip(["link", "set", "dev", name, "master", bridge]);
-  await ip(["link", "set", "dev", name, "up"]);
-}
-
-export async function deleteLink(name: string): Promise<void> {
-  if (await linkExists(name)) await ip(["link", "delete", "dev", name]);
+/** A device's alias (`ip link … alias`), where plinth marks what it made; undefined if none. */
+export async function linkMark(name: string): Promise<string | undefined> {
+  return (await ipJson<{ ifalias?: string }>(["link", "show", "dev", name]))?.[0]?.ifalias;
 }
 
 /**
- * Delete `name` if it is a TAP that is a port of `bridge`, or of no bridge (it fell off
- * when the bridge went): anything else of that name is not this bridge's to remove.
+ * Made, marked and set up by one `ip -batch`: a plinth killed meanwhile cannot leave a
+ * device without its mark (it would never be removed) or half set up.
  */
-export async function deletePort(name: string, bridge: string): Promise<void> {
-  const link = (await ipJson<{ master?: string }>(["link", "show", "dev", name]))?.[0];
-  const tap = existsSync(`/sys/class/net/${name}/tun_flags`);
-  if (link && tap && (link.master === undefined || link.master === bridge))
+const ipBatch = (lines: string[]) =>
+  run(["ip", "-batch", "-"], { stage: "network", input: lines.join("\n") + "\n" });
+
+export async function createBridge(name: string, address: string, mark: string): Promise<void> {
+  await ipBatch([
+    `link add name ${name} type bridge`,
+    `link set dev ${name} alias ${mark}`,
+    `addr add ${address} dev ${name}`,
+    `link set dev ${name} up`,
+  ]);
+}
+
+/** A persistent TAP, a port of `bridge`: the VMM opens it by name and it outlives the VMM. */
+export async function createTap(name: string, bridge: string, mark: string): Promise<void> {
+  await ipBatch([
+    `tuntap add dev ${name} mode tap`,
+    `link set dev ${name} master ${bridge} alias ${mark} up`,
+  ]);
+}
+
+/** Delete `name` if it carries plinth's `mark`: anything else of that name is not plinth's. */
+export async function deleteLink(name: string, mark: string): Promise<void> {
+  if ((await linkMark(name)) === mark) await ip(["link", "delete", "dev", name]);
+}
+
+/**
+ * Delete `name` if it is a TAP with plinth's `mark` that is a port of `bridge`, or of no
+ * bridge (it fell off when the bridge went): anything else is not this bridge's to remove.
+ */
+export async function deletePort(name: string, bridge: string, mark: string): Promise<void> {
+  // The device's kind from netlink, not /sys: a namespace entered without remounting
+  // /sys (unshare -n, nsenter) shows the host's devices there.
+  const link = (
+    await ipJson<{ master?: string; ifalias?: string; linkinfo?: { info_kind?: string } }>([
+      "-d",
+      "link",
+      "show",
+      "dev",
+      name,
+    ])
+  )?.[0];
+  if (
+    link?.ifalias === mark &&
+    link.linkinfo?.info_kind === "tun" &&
+    (link.master === undefined || link.master === bridge)
+  )
     await ip(["link", "delete", "dev", name]);
 }
 
-/** The ports of `bridge` (its TAPs), by name. */
-export async function bridgePorts(bridge: string): Promise<string[]> {
-  return ((await ipJson<{ ifname: string }>(["link", "show", "master", bridge])) ?? []).map(
-    (l) => l.ifname,
+/** The ports of `bridge` (its TAPs), with their aliases (plinth's mark). */
+export async function bridgePorts(bridge: string): Promise<{ ifname: string; ifalias?: string }[]> {
+  return (
+    (await ipJson<{ ifname: string; ifalias?: string }>(["link", "show", "master", bridge])) ?? []
   );
 }
 
@@ -116,9 +147,9 @@ export function hasTun(): boolean {
 /** The host's own resolvers (loopback ones are unreachable from a guest), from resolv.conf. */
 export function hostResolvers(file = "/etc/resolv.conf"): string[] {
   try {
-    return [...readFileSync(file, "utf8").matchAll(/^nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)]
+    return [...readFileSync(file, "utf8").matchAll(/^nameserver\s+(\S+)\s*$/gm)]
       .map((m) => m[1]!)
-      .filter((a) => !a.startsWith("127."));
+      .filter((a) => parseIpv4(a) !== undefined && !a.startsWith("127.") && a !== "0.0.0.0");
   } catch {
     return [];
   }

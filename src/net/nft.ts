@@ -46,6 +46,12 @@ table bridge ${t} {
 `;
 }
 
+/** Prepended to baseRules in one `nft -f`: the bridge's tables go, whatever is left of them. */
+export function replaceTables(bridge: string): string {
+  const t = tableName(bridge);
+  return ["ip", "bridge"].map((f) => `add table ${f} ${t}\ndelete table ${f} ${t}\n`).join("");
+}
+
 /** One VM's chains and map entries, as one `nft -f` transaction. */
 export function vmRules(
   bridge: string,

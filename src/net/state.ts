@@ -8,26 +8,37 @@ import { inside } from "../util/safe-path.js";
 import { readStateFile } from "../util/state-file.js";
 import { netnsId } from "./host.js";
 
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+/** A random id: the bridge's (its devices carry it as their alias) or a lease's. */
+export const ID = /^[0-9a-f]{16}$/;
+/** How plinth names its TAPs (address.ts, tapFor). */
+export const TAP_NAME = /^pt[0-9a-f]{8}$/;
+
+// Every field that reaches an `ip` or `nft` command is checked again when read back.
 const Lease = z.object({
+  /** This lease, not another of a later VM of the same name, is what the VM's stop frees. */
+  id: z.string().regex(ID),
   vm: z.string(),
-  tap: z.string(),
-  mac: z.string(),
+  tap: z.string().regex(TAP_NAME),
+  mac: z.string().regex(/^02:70:6c(:[0-9a-f]{2}){3}$/),
   /** Kept so that the VM's rules can be made again if the tables are (a firewall reload). */
   egress: z.object({
     allow: z.array(
       z.object({
-        to: z.string(),
+        to: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
         ports: z.object({ from: z.number().int(), to: z.number().int() }).optional(),
       }),
     ),
     deny: z.enum(["none", "other", "all"]),
   }),
-  resolvers: z.array(z.string()),
+  resolvers: z.array(z.string().regex(IPV4)),
 });
 export type Lease = z.infer<typeof Lease>;
 
 /** What plinth made for one bridge, and who holds which address (by address). */
 const NetworkSchema = z.object({
+  /** The mark on the bridge and its TAPs (`ip link … alias plinth:<id>`): what proves them plinth's. */
+  id: z.string().regex(ID),
   bridge: z.string(),
   subnet: z.string(),
   /** IPv4 forwarding before plinth turned it on; `net down` puts back a "0". */
@@ -76,10 +87,13 @@ export async function removeNetworkState(bridge: string): Promise<void> {
   await rmdir(path.dirname(stateDir(bridge))).catch(() => undefined);
 }
 
-/** Run `fn` holding the bridge's lock (`<state dir>.lock`): leases are taken in turn. */
+/**
+ * Run `fn` holding the lock of this namespace's bridges (`<netns dir>.lock`): leases are
+ * taken in turn, and two new bridges cannot both pass the overlap check on one pool.
+ */
 export function withNetworkLock<T>(bridge: string, fn: () => Promise<T>): Promise<T> {
   return withPathLock(
-    stateDir(bridge),
+    path.dirname(stateDir(bridge)),
     { code: "NET_LOCKED", message: `The bridge ${bridge} is busy: another plinth is changing it.` },
     fn,
   );

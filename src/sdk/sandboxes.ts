@@ -59,8 +59,8 @@ export async function removeSandbox(name: string): Promise<void> {
 
 /** Free what a sandbox that is not running held on its bridge (a no-op on user networking). */
 export async function releaseSandboxNetwork(name: string): Promise<void> {
-  const bridge = existsSync(vmPaths(name).config) ? readVm(name).network?.bridge : undefined;
-  if (bridge && !vmIsLive(name)) await releaseBridge(name, bridge);
+  const nic = existsSync(vmPaths(name).config) ? readVm(name).network : undefined;
+  if (nic && !vmIsLive(name)) await releaseBridge(nic.bridge, nic.lease);
 }
 
 /** `plinth net down`: remove a bridge plinth made, refused while a VM on it runs. */

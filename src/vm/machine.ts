@@ -156,7 +156,8 @@ export class Machine {
           isLive: vmIsLive,
           onEvent: emit,
         }));
-      const append = [o.append, nic && nicCmdline(nic)].filter(Boolean).join(" ") || undefined;
+      // The NIC's keys first: an --append holding `--` (init's arguments follow) cannot hide them.
+      const append = [nic && nicCmdline(nic), o.append].filter(Boolean).join(" ") || undefined;
       const made = launch.create(paths, { nic, append });
       config = newConfig(name, o.image, meta, {
         accel,
@@ -197,12 +198,12 @@ export class Machine {
       }
     } catch (error) {
       await killPid(config?.pid);
-      await releaseNetwork(name, nic?.bridge);
+      await releaseNetwork(nic);
       await removeVm(name);
       throw error;
     }
     const tail = consoleTail(paths.consoleLog);
-    await releaseNetwork(name, nic?.bridge);
+    await releaseNetwork(nic);
     await removeVm(name);
     if (o.signal?.aborted) throw new CancelledError("boot");
     throw new BootError(
@@ -448,7 +449,7 @@ export class Machine {
    */
   async stop(timeoutMs = 30_000): Promise<"agent" | "acpi" | "killed" | "gone"> {
     const how = await this.powerDown(timeoutMs);
-    await releaseNetwork(this.name, this.config.network?.bridge);
+    await releaseNetwork(this.config.network);
     return how;
   }
 
@@ -488,7 +489,7 @@ export class Machine {
   /** Remove the VM's state dir (overlay, sockets, console log) and free its network. */
   async remove(): Promise<void> {
     await this.client?.close().catch(() => undefined);
-    await releaseNetwork(this.name, this.config.network?.bridge);
+    await releaseNetwork(this.config.network);
     await removeVm(this.name);
   }
 }
@@ -577,13 +578,14 @@ function networkRecord(nic: BridgeNic): NonNullable<VmConfig["network"]> {
     ip: formatIpv4(nic.ip),
     mac: nic.mac,
     tap: nic.tap,
+    lease: nic.lease,
     restricted: nic.restricted,
   };
 }
 
 /** Free a VM's bridge lease (a VM on user networking has none). */
-async function releaseNetwork(name: string, bridge: string | undefined): Promise<void> {
-  if (bridge) await releaseBridge(name, bridge);
+async function releaseNetwork(nic: { bridge: string; lease: string } | undefined): Promise<void> {
+  if (nic) await releaseBridge(nic.bridge, nic.lease);
 }
 
 function newConfig(

@@ -53,6 +53,8 @@ const VmConfigSchema = z.object({
       ip: z.string(),
       mac: z.string(),
       tap: z.string(),
+      /** The lease's id (net/bridge.ts): what the VM's stop frees. */
+      lease: z.string(),
       /** Egress is filtered (`--allow-egress` / `--deny-egress`). */
       restricted: z.boolean(),
     })

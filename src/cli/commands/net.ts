@@ -32,8 +32,11 @@ export function registerNet(program: Command): void {
       const r = await removeNetwork(opts.bridge);
       const freed = r.freed.length ? `, freed the leases of ${r.freed.join(", ")}` : "";
       const fwd = r.forwardingRestored ? ", turned IPv4 forwarding off again" : "";
+      const kept = r.keptForeign
+        ? `; kept the device ${r.bridge}: it lacks plinth's mark, so another program made it`
+        : "";
       const line = r.removed
-        ? `removed ${r.bridge} and its rules (${r.taps.length} TAPs${freed}${fwd})`
+        ? `removed ${r.bridge} and its rules (${r.taps.length} TAPs${freed}${fwd})${kept}`
         : `plinth has no bridge ${r.bridge} here: nothing to remove`;
       ctx.result([line], r);
     });
