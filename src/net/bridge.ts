@@ -146,13 +146,10 @@ export async function attachBridge(
     await writeNetwork(net);
     await sweep(net, (l) => l.vm === vm || !isLive(l.vm));
     if (!exists) {
-      await host.createBridge(
-        bridge,
-        `${formatIpv4(pool.gateway)}/${pool.subnet.prefix}`,
-        markOf(net),
-      );
+      await host.createBridge(bridge, markOf(net));
       emit({ type: "log", level: "info", message: `made bridge ${bridge} (${net.subnet})` });
     }
+    await host.bridgeUp(bridge, `${formatIpv4(pool.gateway)}/${pool.subnet.prefix}`);
     await ensureTables(net, pool, emit);
     if (host.forwarding() === "0") {
       host.setForwarding(true);

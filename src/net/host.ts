@@ -27,19 +27,19 @@ export async function linkMark(name: string): Promise<string | undefined> {
 }
 
 /**
- * Made, marked and set up by one `ip -batch`: a plinth killed meanwhile cannot leave a
- * device without its mark (it would never be removed) or half set up.
+ * Made and marked by one `ip -batch`: a plinth killed meanwhile cannot leave a device
+ * without its mark (it would never be removed).
  */
 const ipBatch = (lines: string[]) =>
   run(["ip", "-batch", "-"], { stage: "network", input: lines.join("\n") + "\n" });
 
-export async function createBridge(name: string, address: string, mark: string): Promise<void> {
-  await ipBatch([
-    `link add name ${name} type bridge`,
-    `link set dev ${name} alias ${mark}`,
-    `addr add ${address} dev ${name}`,
-    `link set dev ${name} up`,
-  ]);
+export async function createBridge(name: string, mark: string): Promise<void> {
+  await ipBatch([`link add name ${name} type bridge`, `link set dev ${name} alias ${mark}`]);
+}
+
+/** The bridge's address, and up: on every start, so a half-made or downed bridge heals. */
+export async function bridgeUp(name: string, address: string): Promise<void> {
+  await ipBatch([`addr replace ${address} dev ${name}`, `link set dev ${name} up`]);
 }
 
 /** A persistent TAP, a port of `bridge`: the VMM opens it by name and it outlives the VMM. */
