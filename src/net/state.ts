@@ -10,7 +10,7 @@ import { netnsId } from "./host.js";
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 /** A random id: the bridge's (its devices carry it as their alias) or a lease's. */
-export const ID = /^[0-9a-f]{16}$/;
+const ID = /^[0-9a-f]{16}$/;
 /** How plinth names its TAPs (address.ts, tapFor). */
 export const TAP_NAME = /^pt[0-9a-f]{8}$/;
 
