@@ -119,11 +119,12 @@ export async function attachBridge(
   const { bridge } = plan;
   const isLive = live(o.isLive);
   return withNetworkLock(bridge, async () => {
-    const exists = await host.linkExists(bridge);
+    const dev = await host.link(bridge);
+    const exists = dev !== undefined;
     let net = readNetwork(bridge);
     // The state alone proves nothing (a reboot, a namespace id reused): the device must
     // carry the mark plinth gave it.
-    if (exists && (!net || (await host.linkMark(bridge)) !== markOf(net)))
+    if (dev && (!net || dev.ifalias !== markOf(net)))
       throw foreignBridge(bridge, "Pick another --bridge.");
     if (net && plan.subnetGiven && net.subnet !== formatCidr(plan.pool.subnet))
       throw new UserError(
@@ -176,7 +177,7 @@ export async function attachBridge(
       restricted: plan.egress.deny !== "none",
       lease: newId(),
     };
-    if (await host.linkExists(nic.tap))
+    if (await host.link(nic.tap))
       throw new UserError(
         "TAP_FOREIGN",
         `A network device named ${nic.tap} exists and plinth did not make it for ${bridge}.`,
@@ -239,7 +240,7 @@ export async function netDown(bridge: string, vmIsLive: IsLive): Promise<NetDown
   return withNetworkLock(bridge, async () => {
     const net = readNetwork(bridge);
     if (!net) {
-      if (await host.linkExists(bridge))
+      if (await host.link(bridge))
         throw foreignBridge(bridge, "plinth removes only what it made: remove it by hand.");
       return {
         bridge,
@@ -263,13 +264,9 @@ export async function netDown(bridge: string, vmIsLive: IsLive): Promise<NetDown
     const mark = markOf(net);
     // A TAP a killed plinth made but had not recorded: a port of this bridge with its mark.
     for (const port of await host.bridgePorts(bridge))
-      if (TAP_NAME.test(port.ifname) && port.ifalias === mark) {
-        await host.deletePort(port.ifname, bridge, mark);
-        taps.push(port.ifname);
-      }
+      if (TAP_NAME.test(port) && (await host.deletePort(port, bridge, mark))) taps.push(port);
     await dropTables(bridge);
-    const keptForeign = (await host.linkExists(bridge)) && (await host.linkMark(bridge)) !== mark;
-    await host.deleteLink(bridge, mark);
+    const keptForeign = (await host.deleteLink(bridge, mark)) === "foreign";
     const others = (await host.bridges()).length > 0 || (await otherPlinthTables());
     const restore = net.forwardingBefore === "0" && host.forwarding() === "1" && !others;
     if (restore) host.setForwarding(false);

@@ -17,13 +17,20 @@ async function ipJson<T>(args: string[]): Promise<T[] | undefined> {
   }
 }
 
-export async function linkExists(name: string): Promise<boolean> {
-  return (await ipJson(["link", "show", "dev", name])) !== undefined;
+/** What plinth reads of a device: its alias (plinth's mark), bridge and kind. */
+interface Link {
+  ifalias?: string;
+  master?: string;
+  linkinfo?: { info_kind?: string };
 }
 
-/** A device's alias (`ip link … alias`), where plinth marks what it made; undefined if none. */
-export async function linkMark(name: string): Promise<string | undefined> {
-  return (await ipJson<{ ifalias?: string }>(["link", "show", "dev", name]))?.[0]?.ifalias;
+/**
+ * The device `name`, or undefined if there is none. Its kind comes from netlink (`-d`),
+ * not /sys: a namespace entered without remounting /sys (unshare -n, nsenter) shows the
+ * host's devices there.
+ */
+export async function link(name: string): Promise<Link | undefined> {
+  return (await ipJson<Link>(["-d", "link", "show", "dev", name]))?.[0];
 }
 
 /**
@@ -50,39 +57,42 @@ export async function createTap(name: string, bridge: string, mark: string): Pro
   ]);
 }
 
-/** Delete `name` if it carries plinth's `mark`: anything else of that name is not plinth's. */
-export async function deleteLink(name: string, mark: string): Promise<void> {
-  if ((await linkMark(name)) === mark) await ip(["link", "delete", "dev", name]);
+/**
+ * Delete `name` if it carries plinth's `mark`: anything else of that name is not
+ * plinth's. Says which it was.
+ */
+export async function deleteLink(
+  name: string,
+  mark: string,
+): Promise<"deleted" | "absent" | "foreign"> {
+  const dev = await link(name);
+  if (!dev) return "absent";
+  if (dev.ifalias !== mark) return "foreign";
+  await ip(["link", "delete", "dev", name]);
+  return "deleted";
 }
 
 /**
  * Delete `name` if it is a TAP with plinth's `mark` that is a port of `bridge`, or of no
- * bridge (it fell off when the bridge went): anything else is not this bridge's to remove.
+ * bridge (it fell off when the bridge went): anything else is not this bridge's to
+ * remove. Whether it was deleted.
  */
-export async function deletePort(name: string, bridge: string, mark: string): Promise<void> {
-  // The device's kind from netlink, not /sys: a namespace entered without remounting
-  // /sys (unshare -n, nsenter) shows the host's devices there.
-  const link = (
-    await ipJson<{ master?: string; ifalias?: string; linkinfo?: { info_kind?: string } }>([
-      "-d",
-      "link",
-      "show",
-      "dev",
-      name,
-    ])
-  )?.[0];
+export async function deletePort(name: string, bridge: string, mark: string): Promise<boolean> {
+  const dev = await link(name);
   if (
-    link?.ifalias === mark &&
-    link.linkinfo?.info_kind === "tun" &&
-    (link.master === undefined || link.master === bridge)
+    dev?.ifalias !== mark ||
+    dev.linkinfo?.info_kind !== "tun" ||
+    (dev.master !== undefined && dev.master !== bridge)
   )
-    await ip(["link", "delete", "dev", name]);
+    return false;
+  await ip(["link", "delete", "dev", name]);
+  return true;
 }
 
-/** The ports of `bridge` (its TAPs), with their aliases (plinth's mark). */
-export async function bridgePorts(bridge: string): Promise<{ ifname: string; ifalias?: string }[]> {
-  return (
-    (await ipJson<{ ifname: string; ifalias?: string }>(["link", "show", "master", bridge])) ?? []
+/** The ports of `bridge` (its TAPs), by name. */
+export async function bridgePorts(bridge: string): Promise<string[]> {
+  return ((await ipJson<{ ifname: string }>(["link", "show", "master", bridge])) ?? []).map(
+    (l) => l.ifname,
   );
 }
 

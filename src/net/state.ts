@@ -6,9 +6,10 @@ import { plinthHome } from "../paths.js";
 import { withPathLock } from "../store/lock.js";
 import { inside } from "../util/safe-path.js";
 import { readStateFile } from "../util/state-file.js";
+import { parseIpv4, tryCidr } from "./address.js";
 import { netnsId } from "./host.js";
 
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+const ipv4 = z.string().refine((s) => parseIpv4(s) !== undefined, "not an IPv4 address");
 /** A random id: the bridge's (its devices carry it as their alias) or a lease's. */
 const ID = /^[0-9a-f]{16}$/;
 /** How plinth names its TAPs (address.ts, tapFor). */
@@ -25,13 +26,13 @@ const Lease = z.object({
   egress: z.object({
     allow: z.array(
       z.object({
-        to: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
+        to: z.string().refine((s) => tryCidr(s) !== undefined, "not an IPv4 network"),
         ports: z.object({ from: z.number().int(), to: z.number().int() }).optional(),
       }),
     ),
     deny: z.enum(["none", "other", "all"]),
   }),
-  resolvers: z.array(z.string().regex(IPV4)),
+  resolvers: z.array(ipv4),
 });
 export type Lease = z.infer<typeof Lease>;
 
